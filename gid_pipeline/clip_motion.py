@@ -1,0 +1,74 @@
+"""The spectral volume of a real clip: classical optical flow from its first frame, then the temporal DFT.
+
+This is how ground-truth motion is measured for training and evaluation, and what ``gid from-video`` uses to
+turn a short clip of something swaying into a seamless loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import GIDInputError
+from .flow import estimate_flow
+from .spectral import DEFAULT_NUM_FREQUENCIES, fit_loop_spectrum
+from .spectral_volume import SpectralVolume
+
+# A clip whose largest per-pixel motion amplitude stays below this many pixels has nothing to loop.
+MIN_MOTION_PIXELS = 0.05
+
+
+@dataclass(frozen=True)
+class ClipMotion:
+    """A clip's first frame and the spectral volume of its motion.
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB, frame 0 of the analysed window.
+        volume: spectral volume on the same H x W grid.
+        camera_motion: (T,) pixels of global motion removed per frame, or None if not stabilised.
+    """
+
+    image: np.ndarray
+    volume: SpectralVolume
+    camera_motion: np.ndarray | None
+
+
+def clip_motion(
+    frames: np.ndarray,
+    fps: float,
+    num_frequencies: int = DEFAULT_NUM_FREQUENCIES,
+    method: str = "dis",
+    stabilize: str = "none",
+    loop_taper: float = 0.2,
+    progress: bool = False,
+) -> ClipMotion:
+    """Spectral volume of a clip's motion, measured from its first frame.
+
+    Args:
+        frames: (T, H, W, 3) uint8 RGB; frame 0 is the still the motion belongs to, T the loop period.
+        fps: frame rate of ``frames``.
+        num_frequencies: K lowest frequencies kept (spacing fps / T Hz).
+        method, stabilize: optical flow method and camera-motion removal (flow.estimate_flow).
+        loop_taper: fraction of frames faded at each end when fitting the loop (spectral.fit_loop_spectrum);
+            0 fits all frames equally.
+
+    Raises:
+        GIDInputError: too few frames for K, or no motion in the clip.
+    """
+    num_frames = frames.shape[0]
+    if num_frames < 2 * (num_frequencies - 1):
+        raise GIDInputError(
+            f"a {num_frames}-frame clip can hold at most {num_frames // 2 + 1} frequencies; {num_frequencies} "
+            f"need at least {2 * (num_frequencies - 1)} frames"
+        )
+    result = estimate_flow(frames, method=method, stabilize=stabilize, progress=progress)
+    spectrum = fit_loop_spectrum(torch.from_numpy(result.flow), num_frequencies, loop_taper)
+    volume = SpectralVolume(spectrum, num_frames, fps)
+    peak = float(volume.amplitude()[1:].sum(dim=0).amax()) if num_frequencies > 1 else 0.0
+    if peak < MIN_MOTION_PIXELS:
+        raise GIDInputError(
+            f"no motion found in the clip: its largest oscillation is {peak:.3f} px (need >= {MIN_MOTION_PIXELS})"
+        )
+    return ClipMotion(image=frames[0], volume=volume, camera_motion=result.camera_motion)

@@ -1,0 +1,155 @@
+"""Image-based rendering of a motion texture: softmax-splat the picture into every frame, then fill the holes.
+
+This is the pixel-level renderer (the paper's renderer without its learned feature pyramid): exact where nothing
+moves, and what the loop and poke paths use until a learned renderer is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from .errors import GIDInputError
+from .inpainting import pull_push_fill
+from .spectral import resize_spectrum, spectrum_to_motion
+from .splatting import DEFAULT_CHUNK_SIZE, SplatMode, motion_metric, splat
+
+# Softmax log-weight given to the fastest-moving pixels (99th percentile of W): they outweigh still ones by e^10.
+DEFAULT_SHARPNESS = 10.0
+# Spectral volumes are resized to the image only when the aspect ratios agree to within this fraction.
+ASPECT_TOLERANCE = 0.02
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the renderer's image format (always a copy)."""
+    return torch.tensor(image).permute(2, 0, 1).float().div_(255.0)
+
+
+def softmax_metric(
+    magnitude: torch.Tensor, sharpness: float = DEFAULT_SHARPNESS, max_samples: int = 1_000_000
+) -> torch.Tensor:
+    """Softmax log-weights from W(p) = mean_t |F_t(p)|, scaled so that W's 99th percentile maps to sharpness.
+
+    Normalising by a high percentile (not the max, which one bad flow vector could set) makes the front/back
+    ordering independent of the image's resolution and of the motion's overall amplitude.
+
+    Args:
+        magnitude: (1, H, W) W(p) in pixels (splatting.motion_metric).
+
+    Returns:
+        (1, 1, H, W) float log-weights.
+    """
+    flat = magnitude.flatten()
+    flat = flat[:: max(1, flat.numel() // max_samples)]
+    reference = torch.quantile(flat.float(), 0.99).clamp_min(1e-6)
+    return (magnitude * (sharpness / reference)).unsqueeze(0)
+
+
+def loop_motion_magnitude(spectrum: torch.Tensor, num_frames: int, chunk_size: int = 32) -> torch.Tensor:
+    """W(p) = mean over one period of |F_t(p)| for a (K, 4, H, W) spectral volume -> (1, H, W) pixels.
+
+    Evaluated chunk by chunk so that the full motion texture never sits in memory.
+    """
+    total = torch.zeros(1, *spectrum.shape[-2:], device=spectrum.device)
+    for start in range(0, num_frames, chunk_size):
+        times = torch.arange(start, min(start + chunk_size, num_frames), dtype=torch.float64)
+        motion = spectrum_to_motion(spectrum, num_frames, frame_indices=times)
+        total += motion_metric(motion) * len(times)
+    return total / num_frames
+
+
+def render_frames(
+    image: torch.Tensor,
+    displacements: torch.Tensor,
+    metric: torch.Tensor | None = None,
+    mode: SplatMode = "softmax",
+    fill_holes: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> torch.Tensor:
+    """Forward-warp one image by each displacement field.
+
+    Args:
+        image: (3, H, W) or (1, 3, H, W) float in [0, 1] (any channel count works).
+        displacements: (N, 2, H, W) pixels, frame 0 of the picture to frame n.
+        metric: (1, 1, H, W) softmax/linear metric; defaults to softmax_metric of these displacements.
+        mode: splatting mode (splatting.SPLAT_MODES).
+        fill_holes: fill disocclusions with a pull-push pyramid (else they stay black).
+        chunk_size: frames splatted at once.
+
+    Returns:
+        (N, C, H, W) float frames.
+    """
+    image = image.unsqueeze(0) if image.dim() == 3 else image
+    if image.shape[-2:] != displacements.shape[-2:]:
+        raise GIDInputError(
+            f"image is {image.shape[-1]}x{image.shape[-2]} but the motion is "
+            f"{displacements.shape[-1]}x{displacements.shape[-2]} (width x height)"
+        )
+    if metric is None and mode in ("softmax", "linear"):
+        metric = softmax_metric(motion_metric(displacements))
+    batch = displacements.shape[0]
+    frames, valid = splat(
+        image.expand(batch, -1, -1, -1), displacements.to(image.dtype), metric, mode, True, chunk_size
+    )
+    return pull_push_fill(frames, valid) if fill_holes else frames
+
+
+def fit_spectrum_to_image(spectrum: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize a (K, 4, h, w) spectral volume to an image of height x width, scaling its displacements.
+
+    Raises GIDInputError when the aspect ratios differ: stretching motion onto another framing is never right.
+    """
+    h, w = spectrum.shape[-2:]
+    if (h, w) == (height, width):
+        return spectrum
+    if abs((w / h) / (width / height) - 1.0) > ASPECT_TOLERANCE:
+        raise GIDInputError(
+            f"the spectral volume is {w}x{h} but the image is {width}x{height} (width x height): their aspect "
+            f"ratios differ, so the motion does not belong to this image"
+        )
+    return resize_spectrum(spectrum, (height, width))
+
+
+def iter_loop_frames(
+    image: torch.Tensor,
+    spectrum: torch.Tensor,
+    num_frames: int,
+    motion_scale: float = 1.0,
+    mode: SplatMode = "softmax",
+    sharpness: float = DEFAULT_SHARPNESS,
+    fill_holes: bool = True,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> Iterator[torch.Tensor]:
+    """Render a seamless loop chunk by chunk, so memory stays bounded at any resolution.
+
+    Frame n displaces the image by the spectral volume's motion at n / num_frames of its period; frame 0 is the
+    image itself and frame num_frames would equal frame 0 again.
+
+    Args:
+        image: (3, H, W) float in [0, 1].
+        spectrum: (K, 4, h, w) pixels, resized to the image (same aspect ratio) with displacements scaled.
+        num_frames: frames in one period of the loop.
+        motion_scale: multiplies every displacement (amplitude control; 0 gives a still video).
+
+    Yields:
+        (n, 3, H, W) float frames in [0, 1], n <= chunk_size, in order.
+    """
+    if num_frames < 1:
+        raise GIDInputError(f"num_frames must be >= 1, got {num_frames}")
+    height, width = image.shape[-2:]
+    spectrum = fit_spectrum_to_image(spectrum.to(image.device, torch.float32), height, width) * motion_scale
+    # W(p) averages |F_t| over the whole loop, so it is known before the first frame is rendered.
+    magnitude = loop_motion_magnitude(spectrum, num_frames)
+    metric = softmax_metric(magnitude, sharpness) if mode == "softmax" else magnitude.unsqueeze(0)
+    for start in range(0, num_frames, chunk_size):
+        times = torch.arange(start, min(start + chunk_size, num_frames), dtype=torch.float64)
+        motion = spectrum_to_motion(spectrum, num_frames, frame_indices=times)
+        frames = render_frames(image, motion, metric, mode, fill_holes, chunk_size)
+        yield frames.clamp_(0.0, 1.0)
+
+
+def render_loop(image: torch.Tensor, spectrum: torch.Tensor, num_frames: int, **kwargs) -> torch.Tensor:
+    """All frames of iter_loop_frames at once: (num_frames, 3, H, W) float in [0, 1]."""
+    return torch.cat(list(iter_loop_frames(image, spectrum, num_frames, **kwargs)))

@@ -1,0 +1,126 @@
+"""A spectral volume with the facts needed to play it back, and its safetensors file format.
+
+A file holds one tensor ``spectrum`` (K, 4, H, W) float32 in pixels of its H x W grid (channel order
+spectral.CHANNELS) and string metadata: format, version, num_frames (T, the period in frames the spectrum was
+computed over) and fps (frames per second of that period). Loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .errors import GIDInputError
+from .spectral import CHANNELS, amplitude, frequencies_hz, resize_spectrum
+
+FORMAT_NAME = "gid_pipeline.spectral_volume"
+FORMAT_VERSION = "1"
+TENSOR_NAME = "spectrum"
+
+
+@dataclass(frozen=True)
+class SpectralVolume:
+    """Per-pixel oscillation spectrum plus its time base.
+
+    Attributes:
+        spectrum: (K, 4, H, W) float32, pixels of the H x W grid, channel order spectral.CHANNELS.
+        num_frames: T, frames in the period the spectrum describes (frequency spacing fps / T).
+        fps: frames per second of that period.
+    """
+
+    spectrum: torch.Tensor
+    num_frames: int
+    fps: float
+
+    def __post_init__(self) -> None:
+        if self.spectrum.dim() != 4 or self.spectrum.shape[1] != 4:
+            raise GIDInputError(f"a spectral volume is (K, 4, H, W), got shape {tuple(self.spectrum.shape)}")
+        if self.num_frames < 2 or not (math.isfinite(self.fps) and self.fps > 0):
+            raise GIDInputError(f"need num_frames >= 2 and fps > 0, got {self.num_frames} and {self.fps}")
+        if self.spectrum.shape[0] > self.num_frames // 2 + 1:
+            raise GIDInputError(
+                f"{self.spectrum.shape[0]} frequencies cannot come from a {self.num_frames}-frame period"
+            )
+        if not bool(torch.isfinite(self.spectrum).all()):
+            raise GIDInputError("the spectral volume contains NaN or infinite values")
+
+    @property
+    def num_frequencies(self) -> int:
+        return self.spectrum.shape[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the grid the displacements are measured on."""
+        return self.spectrum.shape[-2], self.spectrum.shape[-1]
+
+    @property
+    def frequencies_hz(self) -> torch.Tensor:
+        """(K,) float64 frequency of each coefficient in Hz."""
+        return frequencies_hz(self.num_frequencies, self.num_frames, self.fps)
+
+    @property
+    def period_seconds(self) -> float:
+        return self.num_frames / self.fps
+
+    def amplitude(self) -> torch.Tensor:
+        """(K, H, W) |S_k(p)| in pixels."""
+        return amplitude(self.spectrum)
+
+    def resized(self, height: int, width: int) -> SpectralVolume:
+        """The same motion on a height x width grid, displacements scaled by the size ratio."""
+        return SpectralVolume(resize_spectrum(self.spectrum, (height, width)), self.num_frames, self.fps)
+
+    def save(self, path: str | Path) -> Path:
+        """Write a safetensors file atomically (a crash leaves no half-written file)."""
+        path = Path(path)
+        metadata = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "num_frames": str(self.num_frames),
+            "fps": repr(float(self.fps)),
+            "channels": ",".join(CHANNELS),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A hidden sibling, renamed over the target only once complete (same file system, so atomic).
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            save_file({TENSOR_NAME: self.spectrum.detach().float().cpu().contiguous()}, temporary, metadata)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> SpectralVolume:
+        """Read a file written by save; any other file gives a GIDInputError that says what is wrong."""
+        path = Path(path)
+        if not path.is_file():
+            raise GIDInputError(f"spectral volume file {path} does not exist")
+        try:
+            with safe_open(path, framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                if metadata.get("format") != FORMAT_NAME or TENSOR_NAME not in handle.keys():
+                    raise GIDInputError(f"{path} is a safetensors file but not a gid_pipeline spectral volume")
+                spectrum = handle.get_tensor(TENSOR_NAME)
+        except (SafetensorError, OSError, ValueError) as error:
+            if isinstance(error, GIDInputError):
+                raise
+            raise GIDInputError(f"{path} is not a safetensors spectral volume ({error})") from error
+        if metadata.get("channels", ",".join(CHANNELS)) != ",".join(CHANNELS):
+            raise GIDInputError(f"{path} stores channels {metadata['channels']}, expected {','.join(CHANNELS)}")
+        try:
+            num_frames, fps = int(metadata["num_frames"]), float(metadata["fps"])
+        except (KeyError, ValueError) as error:
+            raise GIDInputError(f"{path} lacks valid num_frames/fps metadata ({error})") from error
+        try:
+            return cls(spectrum.float(), num_frames, fps)
+        except GIDInputError as error:
+            raise GIDInputError(f"{path}: {error}") from error

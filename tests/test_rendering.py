@@ -1,0 +1,109 @@
+import math
+
+import pytest
+import torch
+
+from gid_pipeline.errors import GIDInputError
+from gid_pipeline.inpainting import pull_push_fill
+from gid_pipeline.rendering import (
+    fit_spectrum_to_image,
+    iter_loop_frames,
+    loop_motion_magnitude,
+    render_frames,
+    render_loop,
+    softmax_metric,
+)
+from gid_pipeline.spectral import motion_to_spectrum, spectrum_to_motion
+
+
+def swaying_spectrum(height=40, width=48, num_frames=30, amplitude_px=2.0) -> torch.Tensor:
+    """A block in the middle sways left-right once per period; the rest is still."""
+    t = torch.arange(num_frames, dtype=torch.float32)
+    motion = torch.zeros(num_frames, 2, height, width)
+    motion[:, 0, 10:30, 14:34] = (amplitude_px * torch.sin(2 * math.pi * t / num_frames)).view(-1, 1, 1)
+    return motion_to_spectrum(motion, 8)
+
+
+def test_pull_push_keeps_known_pixels_and_fills_holes():
+    image = torch.rand(2, 3, 37, 53)
+    valid = torch.rand(2, 1, 37, 53) > 0.3
+    filled = pull_push_fill(image, valid)
+    known = valid.expand_as(image)
+    assert torch.equal(filled[known], image[known])
+    assert torch.isfinite(filled).all()
+
+
+def test_pull_push_fills_constant_with_constant():
+    image = torch.full((1, 3, 32, 32), 0.25)
+    valid = torch.ones(1, 1, 32, 32, dtype=torch.bool)
+    valid[..., 8:20, 5:25] = False
+    image[~valid.expand_as(image)] = 0
+    assert torch.allclose(pull_push_fill(image, valid), torch.full_like(image, 0.25), atol=1e-6)
+
+
+def test_pull_push_fill_is_smooth_blend_of_surroundings():
+    image = torch.zeros(1, 1, 16, 32)
+    image[..., :16] = 1.0
+    valid = torch.ones(1, 1, 16, 32, dtype=torch.bool)
+    valid[..., 12:20] = False
+    filled = pull_push_fill(image * valid, valid)[0, 0, 8]
+    hole = filled[12:20]
+    assert torch.all(hole[:-1] >= hole[1:] - 1e-6)  # monotone from the bright side to the dark side
+    assert 0.0 < hole.mean() < 1.0
+
+
+def test_loop_is_exactly_periodic_and_starts_at_the_image():
+    image = torch.rand(3, 40, 48)
+    spectrum = swaying_spectrum()
+    frames = render_loop(image, spectrum, 30)
+    assert frames.shape == (30, 3, 40, 48)
+    assert torch.allclose(frames[0], image, atol=1e-6)
+    # Frame T (the one after the last) is frame 0 again: render it through the same path.
+    chunk = render_frames(
+        image, spectrum_to_motion(spectrum, 30, frame_indices=torch.tensor([30.0])), softmax_metric(
+            loop_motion_magnitude(spectrum, 30)
+        )
+    )
+    assert torch.allclose(chunk[0], frames[0], atol=1e-6)
+    assert (frames[7] - image).abs().max() > 0.05  # it does move
+
+
+def test_still_regions_stay_still_and_moving_ones_move():
+    image = torch.rand(3, 40, 48)
+    frames = render_loop(image, swaying_spectrum(), 30)
+    still = frames[:, :, :, :8]
+    assert torch.allclose(still, image[:, :, :8].expand_as(still), atol=1e-6)
+    assert (frames[:, :, 15:25, 20:28] - image[:, 15:25, 20:28]).abs().amax() > 0.1
+
+
+def test_streaming_matches_batch_and_chunking_is_invisible():
+    image, spectrum = torch.rand(3, 40, 48), swaying_spectrum()
+    chunks = list(iter_loop_frames(image, spectrum, 30, chunk_size=7))
+    assert [c.shape[0] for c in chunks] == [7, 7, 7, 7, 2]
+    assert torch.allclose(torch.cat(chunks), render_loop(image, spectrum, 30, chunk_size=30), atol=1e-6)
+
+
+def test_motion_scale_zero_gives_still_video():
+    image = torch.rand(3, 40, 48)
+    frames = render_loop(image, swaying_spectrum(), 30, motion_scale=0.0)
+    assert torch.allclose(frames, image.expand_as(frames), atol=1e-6)
+
+
+def test_spectrum_at_other_resolution_is_scaled():
+    spectrum = swaying_spectrum(40, 48)
+    resized = fit_spectrum_to_image(spectrum, 80, 96)
+    assert resized.shape[-2:] == (80, 96)
+    peak, resized_peak = loop_motion_magnitude(spectrum, 30).max(), loop_motion_magnitude(resized, 30).max()
+    assert float(resized_peak) == pytest.approx(2 * float(peak), rel=0.05)
+    with pytest.raises(GIDInputError, match="aspect ratios differ"):
+        fit_spectrum_to_image(spectrum, 40, 96)
+
+
+def test_render_frames_size_mismatch():
+    with pytest.raises(GIDInputError, match="motion is"):
+        render_frames(torch.rand(3, 10, 10), torch.zeros(2, 2, 10, 12))
+
+
+def test_bad_frame_count():
+    with pytest.raises(GIDInputError, match="num_frames"):
+        render_loop(torch.rand(3, 40, 48), swaying_spectrum(), 0)
