@@ -5,8 +5,9 @@ classical estimators, instead of chaining frame-to-frame flow, whose errors accu
 (``benchmarks/bench_flow.py`` measures both). Optionally the global camera motion is removed and a
 forward-backward consistency mask marks the pixels whose flow can be trusted.
 
-Conventions: frames are uint8 (T, H, W, 3) RGB; flow is float32 (T, 2, H, W) in pixels, channel 0 = x (columns),
-1 = y (rows); pixel p of the reference frame is at p + flow[t][:, p] in frame t, and flow[reference] is exactly 0.
+Conventions: frames are uint8 (T, H, W, 3) RGB; flow is float32 (T, 2, H, W) in pixels, channel 0 = x
+(columns), 1 = y (rows); pixel p of the reference frame is at p + flow[t][:, p] in frame t, and
+flow[reference] is exactly 0.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class FlowResult:
         flow: (T, 2, H, W) float32, pixels; displacement from the reference frame to frame t, camera motion
             removed if stabilisation was requested. ``flow[reference]`` is exactly zero.
         reliability: (T, H, W) bool, True where the forward-backward check passed (see
-            :func:`forward_backward_consistency`); ``reliability[reference]`` is all True. None unless requested.
+            :func:`forward_backward_consistency`); ``reliability[reference]`` is all True. None unless
+            requested.
         camera_motion: (T,) float32, pixels; mean over the frame of the magnitude of the removed global
             displacement (0 at the reference). None when ``stabilize="none"``.
     """
@@ -55,9 +57,10 @@ def create_estimator(method: Method = "dis") -> cv2.DenseOpticalFlow:
     """A configured OpenCV dense-flow estimator; ``.calc(gray0, gray1, None)`` gives (H, W, 2) float32 pixels.
 
     DIS: the MEDIUM preset refined down to full resolution (finest scale 0 instead of the preset's 1, i.e.
-    half resolution). On synthetic oscillations at 256x160 this cuts the end-point error by a third at ~90
-    pairs/s on 2 cores; a denser patch stride or more variational iterations cost 40 % of the speed for no
-    measurable gain. TV-L1: OpenCV's defaults (5 scales, 5 warps), which stay accurate up to ~15 px of motion.
+    half resolution). On synthetic oscillations at 256x160 this cuts the end-point error by a third and still
+    runs ~90 pairs/s on 2 cores; a denser patch stride or more variational iterations cost ~40 % of the speed
+    for no gain. TV-L1: OpenCV's defaults (5 scales, 5 warps); fewer scales or warps were barely faster and
+    lost accuracy on motions beyond ~10 px.
     """
     if method == "dis":
         dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -81,7 +84,7 @@ def estimate_flow(
 
     Args:
         frames: (T, H, W, 3) uint8 RGB, T >= 2, H and W >= 16.
-        method: "dis" (fast, default) or "tvl1" (about 30x slower); both run on grayscale.
+        method: "dis" (fast, default) or "tvl1" (some 40x slower); both run on grayscale.
         reference: index of the frame that every flow starts from.
         stabilize: "none"; "median" subtracts each frame's median flow (camera translation); "homography"
             fits a homography per frame with RANSAC and expresses the flow in frame t warped back onto the
@@ -96,8 +99,7 @@ def estimate_flow(
         GIDInputError: on a malformed clip or an unknown option.
     """
     _check_frames(frames)
-    if method not in METHODS:
-        raise GIDInputError(f"unknown optical flow method {method!r}; expected one of {METHODS}")
+    estimator = create_estimator(method)  # also validates ``method``
     if stabilize not in STABILIZE_MODES:
         raise GIDInputError(f"unknown stabilize mode {stabilize!r}; expected one of {STABILIZE_MODES}")
     n_frames, height, width = frames.shape[:3]
@@ -108,14 +110,13 @@ def estimate_flow(
     if not 0 <= reference < n_frames:
         raise GIDInputError(f"reference frame {reference} is out of range for a clip of {n_frames} frames")
 
-    estimator = create_estimator(method)
     gray = [cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) for frame in frames]
     flow = np.zeros((n_frames, 2, height, width), np.float32)
     mask = np.ones((n_frames, height, width), bool) if reliability else None
     others = [t for t in range(n_frames) if t != reference]
-    # Sequential on purpose: OpenCV already spreads each DIS call over the cores, and a Python thread pool on
-    # top measured within noise of it on 2 cores. Initialising a pair with the previous frame's flow did not
-    # change the accuracy on small oscillations either (see benchmarks/bench_flow.py), so pairs are independent.
+    # Sequential on purpose: OpenCV already spreads each DIS call over the cores; a Python thread pool on top
+    # gained at most ~10 % on 2 cores. Initialising a pair with the previous pair's flow left the error
+    # unchanged on oscillations (benchmarks/bench_flow.py), so every pair starts from scratch.
     for t in tqdm(others, desc=f"optical flow ({method})", unit="frame", disable=not progress):
         forward = estimator.calc(gray[reference], gray[t], None)
         flow[t] = forward.transpose(2, 0, 1)
@@ -150,14 +151,18 @@ def forward_backward_consistency(
     height, width = forward.shape[1:]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     end_x, end_y = xs + forward[0], ys + forward[1]
-    back = np.stack([cv2.remap(c, end_x, end_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for c in backward])
+    back = np.stack(
+        [cv2.remap(c, end_x, end_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) for c in backward]
+    )
     round_trip = np.sum((forward + back) ** 2, axis=0)
     tolerance = alpha * (np.sum(forward**2, axis=0) + np.sum(back**2, axis=0)) + beta
     inside = (end_x >= 0) & (end_x <= width - 1) & (end_y >= 0) & (end_y <= height - 1)
     return (round_trip < tolerance) & inside
 
 
-def remove_camera_motion(flow: np.ndarray, mode: Literal["median", "homography"]) -> tuple[np.ndarray, np.ndarray]:
+def remove_camera_motion(
+    flow: np.ndarray, mode: Literal["median", "homography"]
+) -> tuple[np.ndarray, np.ndarray]:
     """Remove the global (camera) part of each frame's flow.
 
     Args:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from .errors import GIDInputError
 from .spectral import CHANNELS, amplitude, frequencies_hz, resize_spectrum
@@ -91,10 +91,11 @@ class SpectralVolume:
         # A hidden sibling, renamed over the target only once complete (same file system, so atomic).
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            save_file({TENSOR_NAME: self.spectrum.detach().float().cpu().contiguous()}, temporary, metadata)
+            # Serialise to bytes and write with open(), which honours the umask (save_file creates 0600 files).
+            temporary.write_bytes(save({TENSOR_NAME: self.spectrum.detach().float().cpu().contiguous()}, metadata))
             os.replace(temporary, path)
         except BaseException:
-            Path(temporary).unlink(missing_ok=True)
+            temporary.unlink(missing_ok=True)
             raise
         return path
 
