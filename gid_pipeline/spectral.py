@@ -247,18 +247,23 @@ class SpectralNormalizer:
     ) -> SpectralNormalizer:
         """Fit s_k as the percentile of |coefficient| per frequency over an iterable of (..., K, 4, H, W) spectra.
 
-        Memory stays bounded: each batch contributes a random subsample, and the kept values are thinned to
-        max_values_per_frequency whenever they exceed it (a uniform subsample of a uniform subsample).
+        Memory stays bounded with bottom-k sampling: every value gets a uniform random priority and only the
+        max_values_per_frequency lowest priorities are kept, which is a uniform sample of all values seen, however
+        the data arrives in batches.
         """
         if not 0 < percentile <= 100:
             raise GIDInputError(f"percentile must be in (0, 100], got {percentile}")
         kept: torch.Tensor | None = None
+        priorities: torch.Tensor | None = None
         for spectrum in spectra:
             values = spectrum.detach().float().abs().movedim(-4, 0).reshape(spectrum.shape[-4], -1).cpu()
-            kept = values if kept is None else torch.cat([kept, values], dim=1)
-            if kept.shape[1] > max_values_per_frequency:
-                pick = torch.randperm(kept.shape[1], generator=generator)[:max_values_per_frequency]
-                kept = kept[:, pick]
+            rank = torch.rand(values.shape, generator=generator)
+            if kept is not None:
+                values, rank = torch.cat([kept, values], dim=1), torch.cat([priorities, rank], dim=1)
+            if values.shape[1] > max_values_per_frequency:
+                rank, index = torch.topk(rank, max_values_per_frequency, dim=1, largest=False)
+                values = torch.gather(values, 1, index)
+            kept, priorities = values, rank
         if kept is None or kept.numel() == 0:
             raise GIDInputError("cannot fit normalisation statistics from an empty data set")
         scales = torch.quantile(kept.double(), percentile / 100.0, dim=1)

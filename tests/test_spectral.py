@@ -154,3 +154,12 @@ def test_normalizer_bad_input(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(GIDInputError, match="cannot read"):
         SpectralNormalizer.load(tmp_path / "bad.json")
+
+
+def test_normalizer_subsample_is_uniform_over_batches():
+    # The first batch holds small values, later ones large: a biased thinning would drift towards later batches.
+    batches = [torch.full((1, 4, 50, 50), 1.0)] + [torch.full((1, 4, 50, 50), 3.0) for _ in range(3)]
+    normalizer = SpectralNormalizer.fit(batches, percentile=20, max_values_per_frequency=2000,
+                                        generator=torch.Generator().manual_seed(0))
+    # 25 % of all values are 1.0, so the 20th percentile must be 1.0.
+    assert normalizer.scales == (1.0,)

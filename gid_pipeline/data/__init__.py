@@ -1,6 +1,15 @@
-"""Training data: procedural scenes with exact ground-truth motion."""
+"""Training data: procedural scenes with exact ground-truth motion, real-clip dataset building, and datasets."""
 
 from . import modal
+from .augment import Augment
+from .builder import (
+    SampleConfig,
+    VideoConfig,
+    WindowFilters,
+    prepare_procedural_dataset,
+    prepare_video_dataset,
+)
+from .dataset import SpectralMapDataset, SpectralShardDataset, collate
 from .procedural import (
     AMPLITUDE_CAP_PX,
     DEFAULT_SIZE,
@@ -9,13 +18,24 @@ from .procedural import (
     ProceduralSample,
     generate_scene,
 )
+from .shards import open_dataset
 
 __all__ = [
     "AMPLITUDE_CAP_PX",
     "DEFAULT_SIZE",
     "MAX_FREQUENCY_HZ",
     "SCENE_TYPES",
+    "Augment",
     "ProceduralSample",
+    "SampleConfig",
+    "SpectralMapDataset",
+    "SpectralShardDataset",
+    "VideoConfig",
+    "WindowFilters",
+    "collate",
     "generate_scene",
     "modal",
+    "open_dataset",
+    "prepare_procedural_dataset",
+    "prepare_video_dataset",
 ]
