@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .clip_motion import clip_motion
+from .dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
 from .errors import GIDInputError
 from .rendering import image_to_tensor, iter_loop_frames
 from .spectral import DEFAULT_NUM_FREQUENCIES
@@ -61,6 +62,15 @@ def _taper(text: str) -> float:
     return value
 
 
+def _pair(text: str) -> tuple[float, float]:
+    """'120,45' -> (120.0, 45.0)."""
+    try:
+        first, second = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers like 120,45, got {text!r}") from None
+    return first, second
+
+
 def _video_path(text: str) -> Path:
     path = Path(text)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
@@ -68,23 +78,32 @@ def _video_path(text: str) -> Path:
     return path
 
 
-def _write_loop(
-    output: Path, image: torch.Tensor, volume: SpectralVolume, num_frames: int, fps: float, motion_scale: float
-) -> None:
-    """Render one period of the loop in chunks and stream it into the output video."""
+def _check_render_size(image: torch.Tensor) -> None:
     height, width = image.shape[-2:]
     if height * width > MAX_RENDER_PIXELS:
         raise GIDInputError(
             f"image is {width}x{height}; rendering is limited to {MAX_RENDER_PIXELS / 1e6:.1f} megapixels"
         )
-    chunks = iter_loop_frames(image, volume.spectrum, num_frames, motion_scale=motion_scale)
+
+
+def _stream_to_video(output: Path, chunks: Iterator[torch.Tensor], num_frames: int, fps: float, desc: str) -> None:
+    """Write chunks of (n, 3, H, W) frames as they are rendered; the file appears only once complete."""
     with (
         VideoWriter(output, fps) as writer,
-        tqdm(total=num_frames, desc="render", unit="frame", disable=None) as bar,
+        tqdm(total=num_frames, desc=desc, unit="frame", disable=None) as bar,
     ):
         for frames in chunks:
             writer.write(frames)
             bar.update(frames.shape[0])
+
+
+def _write_loop(
+    output: Path, image: torch.Tensor, volume: SpectralVolume, num_frames: int, fps: float, motion_scale: float
+) -> None:
+    """Render one period of the loop in chunks and stream it into the output video."""
+    _check_render_size(image)
+    chunks = iter_loop_frames(image, volume.spectrum, num_frames, motion_scale=motion_scale)
+    _stream_to_video(output, chunks, num_frames, fps, "render")
 
 
 def _from_video(args: argparse.Namespace) -> None:
@@ -114,6 +133,16 @@ def _render(args: argparse.Namespace) -> None:
     num_frames = args.frames or max(2, round(volume.period_seconds * fps / args.speed))
     _write_loop(args.output, image, volume, num_frames, fps, args.motion_scale)
     print(f"wrote {args.output} ({num_frames} frames at {fps:g} fps, a seamless loop)")
+
+
+def _poke(args: argparse.Namespace) -> None:
+    volume = SpectralVolume.load(args.spectrum)
+    image = image_to_tensor(read_image(args.image))
+    _check_render_size(image)
+    params = DynamicsParams(damping=args.damping)
+    chunks = poke_video_frames(image, volume, args.at, args.force, args.frames, args.fps, args.drag_seconds, params)
+    _stream_to_video(args.output, chunks, args.frames, args.fps, "poke")
+    print(f"wrote {args.output} ({args.frames} frames at {args.fps:g} fps)")
 
 
 def _prepare_data(args: argparse.Namespace) -> None:
@@ -215,6 +244,47 @@ def build_parser() -> argparse.ArgumentParser:
     timing.add_argument("--speed", type=_positive_float, default=1.0, help="playback speed factor (1)")
     render.add_argument("--motion-scale", type=_non_negative_float, default=1.0, help="amplitude factor (1)")
     render.set_defaults(run=_render)
+
+    poke = commands.add_parser(
+        "poke",
+        help="poke a point of an image and render how the scene sways and settles",
+        description="Read the image's spectral volume as modal bases (Davis et al. 2015), push the picture at --at "
+        "with --force (an impulse, or a drag held for --drag-seconds and released) and render the damped response. "
+        "Negative numbers need '=': --force=-6,0.",
+    )
+    poke.add_argument("image", type=Path, help="input image")
+    poke.add_argument(
+        "--spectrum",
+        type=Path,
+        required=True,
+        help="its spectral volume (.safetensors), resized to the image when the aspect ratios match",
+    )
+    poke.add_argument(
+        "--at", type=_pair, required=True, metavar="X,Y", help="poked point in image pixels, 0,0 = top-left pixel"
+    )
+    poke.add_argument(
+        "--force",
+        type=_pair,
+        required=True,
+        metavar="DX,DY",
+        help="push in pixels: about how far the poked point moves (e.g. 8,0 pushes right)",
+    )
+    poke.add_argument(
+        "--drag-seconds",
+        type=_non_negative_float,
+        default=0.0,
+        help="hold the push this long, then release; 0 = an impulse (0)",
+    )
+    poke.add_argument("--frames", type=_positive_int, default=150, help="frames to render (150)")
+    poke.add_argument("--fps", type=_positive_float, default=30.0, help="output frame rate (30)")
+    poke.add_argument(
+        "--damping",
+        type=_non_negative_float,
+        default=DEFAULT_DAMPING,
+        help=f"modal damping ratio in [0, 1) ({DEFAULT_DAMPING:g})",
+    )
+    poke.add_argument("-o", "--output", type=_video_path, required=True, help="video (.mp4, .gif, .webm)")
+    poke.set_defaults(run=_poke)
 
     # Imported here for its defaults: see _prepare_data.
     from .data.builder import VideoConfig

