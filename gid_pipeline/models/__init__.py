@@ -1,0 +1,29 @@
+"""Learned models: the spectral VAE, the frequency-coordinated denoiser and their losses."""
+
+from .frequency_unet import FrequencyAttention, FrequencyUNet, FrequencyUNetOutput
+from .losses import (
+    VAELoss,
+    denoising_loss,
+    diffusion_target,
+    kl_divergence,
+    multiscale_gradient_loss,
+    spectral_vae_loss,
+)
+from .spectral_vae import SPECTRAL_VAE_CONFIG, decode_latents, encode_spectrum, make_spectral_vae, vae_downsampling
+
+__all__ = [
+    "SPECTRAL_VAE_CONFIG",
+    "FrequencyAttention",
+    "FrequencyUNet",
+    "FrequencyUNetOutput",
+    "VAELoss",
+    "decode_latents",
+    "denoising_loss",
+    "diffusion_target",
+    "encode_spectrum",
+    "kl_divergence",
+    "make_spectral_vae",
+    "multiscale_gradient_loss",
+    "spectral_vae_loss",
+    "vae_downsampling",
+]

@@ -1,0 +1,314 @@
+"""Frequency-coordinated latent denoiser (paper, section 3.2).
+
+The model denoises the latents of a whole spectral volume at once, (B, K, 4, h, w): one 4-channel latent per
+frequency slice. Its 2-D spatial layers (diffusers' U-Net blocks) see each slice on its own, K folded into the
+batch as (B*K, C, h, w); they know which slice they see through a frequency embedding added to the timestep
+embedding. Frequency attention layers then reshape to (B*h*w, K, C) and attend across the K slices at every
+location, so the slices of one sample agree with each other.
+
+Training follows the paper's two stages: train with ``frequency_attention=False`` (a per-slice model), then load
+those weights into a model with ``frequency_attention=True`` (its extra layers start as the identity, see
+``FrequencyAttention``) and fine-tune only them (``freeze_except_frequency_attention``).
+
+Inputs are normalised: ``sample`` is the (noisy) VAE latent of a ``SpectralNormalizer``-normalised spectrum,
+``image`` the RGB still in [-1, 1] at 8x the latent size. The model predicts whatever its training taught it
+(epsilon or v); which one is the scheduler's ``prediction_type`` and travels in the scheduler config, not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.attention_processor import Attention
+from diffusers.models.controlnets.controlnet import ControlNetConditioningEmbedding
+from diffusers.models.embeddings import SinusoidalPositionalEmbedding, TimestepEmbedding, Timesteps
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.unets.unet_2d_blocks import UNetMidBlock2D, get_down_block, get_up_block
+from diffusers.utils import BaseOutput
+from torch import nn
+
+from ..errors import GIDInputError
+
+
+@dataclass
+class FrequencyUNetOutput(BaseOutput):
+    """sample: (B, K, latent_channels, h, w), the model's prediction for every frequency slice."""
+
+    sample: torch.Tensor
+
+
+def slices_to_frequency_tokens(hidden: torch.Tensor, num_frequencies: int) -> torch.Tensor:
+    """(B*K, C, h, w) slice-major feature maps -> (B*h*w, K, C): one length-K sequence per batch item and location."""
+    slices, channels, height, width = hidden.shape
+    batch = slices // num_frequencies
+    return hidden.reshape(batch, num_frequencies, channels, height, width).permute(0, 3, 4, 1, 2).reshape(
+        batch * height * width, num_frequencies, channels
+    )
+
+
+def frequency_tokens_to_slices(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Inverse of slices_to_frequency_tokens: (B*h*w, K, C) -> (B*K, C, h, w)."""
+    locations, num_frequencies, channels = tokens.shape
+    batch = locations // (height * width)
+    return tokens.reshape(batch, height, width, num_frequencies, channels).permute(0, 3, 4, 1, 2).reshape(
+        batch * num_frequencies, channels, height, width
+    )
+
+
+class FrequencyAttention(nn.Module):
+    """Residual self-attention across the K frequency slices at each location.
+
+    x + Attention(PE_k + LayerNorm(x)) over sequences of length K, PE_k a fixed sinusoidal frequency-position
+    embedding. The attention's output projection starts at zero, so a freshly built layer is exactly the identity:
+    inserting it into a trained per-slice model leaves that model's outputs unchanged until fine-tuning moves it.
+    """
+
+    def __init__(self, channels: int, num_frequencies: int, head_dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+        self.position = SinusoidalPositionalEmbedding(channels, max_seq_length=num_frequencies)
+        self.attention = Attention(channels, heads=channels // head_dim, dim_head=head_dim, bias=True)
+        nn.init.zeros_(self.attention.to_out[0].weight)
+        nn.init.zeros_(self.attention.to_out[0].bias)
+
+    def forward(self, hidden: torch.Tensor, num_frequencies: int) -> torch.Tensor:
+        """(B*K, C, h, w) -> same shape."""
+        tokens = slices_to_frequency_tokens(hidden, num_frequencies)
+        attended = self.attention(self.position(self.norm(tokens)))
+        return hidden + frequency_tokens_to_slices(attended, *hidden.shape[-2:])
+
+
+class FrequencyUNet(ModelMixin, ConfigMixin):
+    """Latent U-Net over spectral volumes: 2-D blocks per slice, optional attention across slices.
+
+    Conditioning: the image goes through a small trainable encoder (strided convs down to the latent size, the
+    ControlNet conditioning encoder) whose ``image_embedding_channels`` output is concatenated to every slice's
+    noisy latent. For classifier-free guidance, ``condition_mask[b] = False`` replaces sample b's image embedding
+    by a learned, spatially constant null embedding (a zero image would be a valid mid-grey photo; the null
+    embedding is not). Training drops the condition by passing a random mask, e.g.
+    ``torch.rand(B, generator=g) >= 0.1``; guidance runs the batch twice, once with the mask all False.
+
+    Args (the config):
+        num_frequencies: K, slices per spectral volume.
+        latent_channels: channels of one slice's latent (the spectral VAE's latent_channels).
+        image_embedding_channels: channels of the encoded image concatenated to each slice.
+        image_encoder_channels: widths of the image encoder; it downsamples by 2 ** (len - 1), which must match
+            the spectral VAE's factor (8 with the default four entries).
+        block_out_channels, down_block_types, up_block_types, layers_per_block: the U-Net, as in diffusers'
+            UNet2DModel; it downsamples latents by 2 ** (len(block_out_channels) - 1).
+        attention_head_dim: head size of the spatial self-attention blocks.
+        norm_num_groups: GroupNorm groups of the U-Net blocks; must divide every width.
+        mid_block_attention: spatial self-attention in the middle block.
+        frequency_attention: build the frequency attention layers (False: a per-slice model, stage 1).
+        frequency_attention_levels: U-Net levels (0 = the outermost, at the latent resolution) whose down block
+            and up block are each followed by a frequency attention layer; the middle block always gets one when
+            enabled. Down blocks end by downsampling and up blocks by upsampling (but the innermost and outermost
+            ones), so the layer after down block i sees level i + 1's resolution, the one after up block i level
+            i - 1's. The defaults put seven layers at every level: for 32x20 latents, after down blocks at 16x10,
+            8x5, 8x5, after the middle block at 8x5 and after up blocks at 16x10, 32x20, 32x20.
+        frequency_attention_head_dim: head size of the frequency attention layers.
+    """
+
+    @register_to_config
+    def __init__(
+        self,
+        num_frequencies: int = 16,
+        latent_channels: int = 4,
+        image_embedding_channels: int = 8,
+        image_encoder_channels: tuple[int, ...] = (16, 32, 64, 128),
+        block_out_channels: tuple[int, ...] = (32, 64, 128),
+        down_block_types: tuple[str, ...] = ("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+        up_block_types: tuple[str, ...] = ("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+        layers_per_block: int = 1,
+        attention_head_dim: int = 32,
+        norm_num_groups: int = 16,
+        mid_block_attention: bool = True,
+        frequency_attention: bool = True,
+        frequency_attention_levels: tuple[int, ...] = (0, 1, 2),
+        frequency_attention_head_dim: int = 32,
+    ):
+        super().__init__()
+        num_levels = len(block_out_channels)
+        if not len(down_block_types) == len(up_block_types) == num_levels:
+            raise GIDInputError(
+                f"need one down and one up block type per entry of block_out_channels {tuple(block_out_channels)}, "
+                f"got {len(down_block_types)} and {len(up_block_types)}"
+            )
+        if frequency_attention and not set(frequency_attention_levels) <= set(range(num_levels)):
+            raise GIDInputError(
+                f"frequency_attention_levels {tuple(frequency_attention_levels)} must be levels of the U-Net, "
+                f"0..{num_levels - 1}"
+            )
+        if frequency_attention and any(width % frequency_attention_head_dim for width in block_out_channels):
+            raise GIDInputError(
+                f"frequency_attention_head_dim {frequency_attention_head_dim} must divide every U-Net width "
+                f"{tuple(block_out_channels)}"
+            )
+        width = block_out_channels[0]
+        embedding_dim = 4 * width
+
+        self.image_encoder = ControlNetConditioningEmbedding(
+            image_embedding_channels, conditioning_channels=3, block_out_channels=tuple(image_encoder_channels)
+        )
+        # ControlNet zero-initialises the output to leave a pretrained model untouched; ours trains from scratch.
+        self.image_encoder.conv_out.reset_parameters()
+        self.null_image_embedding = nn.Parameter(torch.zeros(image_embedding_channels))
+
+        # One sinusoidal projection for both t and k (as UNet2DModel's "timestep" class embedding), separate MLPs.
+        self.time_proj = Timesteps(width, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embedding = TimestepEmbedding(width, embedding_dim)
+        self.frequency_embedding = TimestepEmbedding(width, embedding_dim)
+
+        self.conv_in = nn.Conv2d(latent_channels + image_embedding_channels, width, kernel_size=3, padding=1)
+        block_args = {
+            "temb_channels": embedding_dim,
+            "resnet_eps": 1e-5,
+            "resnet_act_fn": "silu",
+            "resnet_groups": norm_num_groups,
+            "attention_head_dim": attention_head_dim,
+        }
+        self.down_blocks = nn.ModuleList()
+        for level, block_type in enumerate(down_block_types):
+            self.down_blocks.append(get_down_block(
+                block_type, num_layers=layers_per_block, in_channels=block_out_channels[max(level - 1, 0)],
+                out_channels=block_out_channels[level], add_downsample=level < num_levels - 1, downsample_padding=1,
+                **block_args,
+            ))
+        self.mid_block = UNetMidBlock2D(
+            in_channels=block_out_channels[-1], temb_channels=embedding_dim, resnet_eps=1e-5, resnet_act_fn="silu",
+            resnet_groups=norm_num_groups, attention_head_dim=attention_head_dim, add_attention=mid_block_attention,
+        )
+        self.up_blocks = nn.ModuleList()
+        for index, block_type in enumerate(up_block_types):
+            level = num_levels - 1 - index
+            self.up_blocks.append(get_up_block(
+                block_type, num_layers=layers_per_block + 1, in_channels=block_out_channels[max(level - 1, 0)],
+                out_channels=block_out_channels[level], prev_output_channel=block_out_channels[min(level + 1,
+                num_levels - 1)], add_upsample=level > 0, **block_args,
+            ))
+        self.conv_norm_out = nn.GroupNorm(norm_num_groups, width, eps=1e-5)
+        self.conv_act = nn.SiLU()
+        self.conv_out = nn.Conv2d(width, latent_channels, kernel_size=3, padding=1)
+
+        # Keyed "down_<level>", "mid", "up_<level>"; empty (and absent from checkpoints) for a per-slice model.
+        self.frequency_layers = nn.ModuleDict()
+        if frequency_attention:
+            def layer(channels: int) -> FrequencyAttention:
+                return FrequencyAttention(channels, num_frequencies, frequency_attention_head_dim)
+
+            for level in sorted(set(frequency_attention_levels)):
+                self.frequency_layers[f"down_{level}"] = layer(block_out_channels[level])
+                self.frequency_layers[f"up_{level}"] = layer(block_out_channels[level])
+            self.frequency_layers["mid"] = layer(block_out_channels[-1])
+
+    @classmethod
+    def from_per_slice(cls, per_slice: FrequencyUNet) -> FrequencyUNet:
+        """Stage 2: a model with frequency attention that holds a per-slice model's weights and computes the same.
+
+        Use this rather than ``from_pretrained(stage1_dir, frequency_attention=True)``: diffusers loads under
+        ``no_init_weights``, which leaves weights missing from the checkpoint uninitialised (garbage, not zero).
+        """
+        model = cls.from_config({**per_slice.config, "frequency_attention": True})
+        model.load_state_dict(per_slice.state_dict(), strict=False)  # the same config: only frequency_layers missing
+        return model.to(device=per_slice.device, dtype=per_slice.dtype)
+
+    @property
+    def latent_downsampling(self) -> int:
+        """Factor between the latent and the U-Net's coarsest resolution; latent sizes must be multiples of it."""
+        return 2 ** (len(self.config.block_out_channels) - 1)
+
+    @property
+    def image_downsampling(self) -> int:
+        """Factor between the conditioning image and the latent (8 by default, as the spectral VAE)."""
+        return 2 ** (len(self.config.image_encoder_channels) - 1)
+
+    def freeze_except_frequency_attention(self) -> list[nn.Parameter]:
+        """Stage 2 of training: freeze every layer but the frequency attention; returns the trainable parameters."""
+        if not self.frequency_layers:
+            raise GIDInputError("this model has no frequency attention layers to train (frequency_attention=False)")
+        self.requires_grad_(False)
+        self.frequency_layers.requires_grad_(True)
+        return list(self.frequency_layers.parameters())
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | float | int,
+        image: torch.Tensor,
+        condition_mask: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ) -> FrequencyUNetOutput | tuple[torch.Tensor]:
+        """Denoise all frequency slices of a batch of latent spectral volumes.
+
+        Args:
+            sample: (B, K, latent_channels, h, w) noisy latents; h and w multiples of ``latent_downsampling``.
+            timestep: diffusion step, a number, a 0-d tensor or a (B,) tensor.
+            image: (B, 3, h * f, w * f) conditioning RGB in [-1, 1], f = ``image_downsampling``.
+            condition_mask: optional (B,) bool; False replaces that sample's image by the null condition.
+            return_dict: return a FrequencyUNetOutput rather than a tuple.
+
+        Returns:
+            FrequencyUNetOutput with sample (B, K, latent_channels, h, w).
+        """
+        self._check_inputs(sample, image, condition_mask)
+        batch, num_frequencies, _, height, width = sample.shape
+
+        timesteps = torch.as_tensor(timestep, device=sample.device)
+        if timesteps.ndim > 1 or timesteps.numel() not in (1, batch):
+            raise GIDInputError(f"timestep must be a number or a ({batch},) tensor, got shape {tuple(timesteps.shape)}")
+        timesteps = timesteps.reshape(-1).expand(batch)
+        frequencies = torch.arange(num_frequencies, device=sample.device)
+        time_embedding = self.time_embedding(self.time_proj(timesteps).to(self.dtype))  # (B, D)
+        frequency_embedding = self.frequency_embedding(self.time_proj(frequencies).to(self.dtype))  # (K, D)
+        embedding = (time_embedding[:, None] + frequency_embedding[None]).flatten(0, 1)  # (B*K, D)
+
+        condition = self.image_encoder(image.to(self.dtype))  # (B, C_img, h, w)
+        if condition_mask is not None:
+            null = self.null_image_embedding.view(1, -1, 1, 1)
+            condition = torch.where(condition_mask.view(-1, 1, 1, 1), condition, null)
+        condition = condition.unsqueeze(1).expand(-1, num_frequencies, -1, -1, -1)
+        hidden = self.conv_in(torch.cat([sample.to(self.dtype), condition], dim=2).flatten(0, 1))
+
+        skips = (hidden,)
+        for level, block in enumerate(self.down_blocks):
+            hidden, block_skips = block(hidden_states=hidden, temb=embedding)
+            if f"down_{level}" in self.frequency_layers:
+                hidden = self.frequency_layers[f"down_{level}"](hidden, num_frequencies)
+                block_skips = (*block_skips[:-1], hidden)  # the block's last skip is its output
+            skips += block_skips
+        hidden = self.mid_block(hidden, embedding)
+        if "mid" in self.frequency_layers:
+            hidden = self.frequency_layers["mid"](hidden, num_frequencies)
+        for index, block in enumerate(self.up_blocks):
+            level = len(self.up_blocks) - 1 - index
+            block_skips, skips = skips[-len(block.resnets):], skips[: -len(block.resnets)]
+            hidden = block(hidden, block_skips, embedding)
+            if f"up_{level}" in self.frequency_layers:
+                hidden = self.frequency_layers[f"up_{level}"](hidden, num_frequencies)
+        hidden = self.conv_out(self.conv_act(self.conv_norm_out(hidden)))
+
+        output = hidden.reshape(batch, num_frequencies, -1, height, width)
+        return FrequencyUNetOutput(sample=output) if return_dict else (output,)
+
+    def _check_inputs(self, sample: torch.Tensor, image: torch.Tensor, condition_mask: torch.Tensor | None) -> None:
+        config = self.config
+        expected = f"(B, {config.num_frequencies}, {config.latent_channels}, h, w)"
+        if sample.ndim != 5 or sample.shape[1:3] != (config.num_frequencies, config.latent_channels):
+            raise GIDInputError(f"sample must have shape {expected}, got {tuple(sample.shape)}")
+        batch, _, _, height, width = sample.shape
+        factor = self.latent_downsampling
+        if height % factor or width % factor:
+            raise GIDInputError(f"latent size {height}x{width} (h x w) must be a multiple of {factor} for this U-Net")
+        image_size = (height * self.image_downsampling, width * self.image_downsampling)
+        if image.ndim != 4 or image.shape[0] != batch or image.shape[1] != 3 or tuple(image.shape[2:]) != image_size:
+            raise GIDInputError(
+                f"image must have shape ({batch}, 3, {image_size[0]}, {image_size[1]}) for a sample of shape "
+                f"{tuple(sample.shape)} ({self.image_downsampling}x the latent size), got {tuple(image.shape)}"
+            )
+        if condition_mask is not None and (condition_mask.dtype != torch.bool or condition_mask.shape != (batch,)):
+            raise GIDInputError(
+                f"condition_mask must be a ({batch},) bool tensor, got {condition_mask.dtype} of shape "
+                f"{tuple(condition_mask.shape)}"
+            )
