@@ -390,11 +390,11 @@ def _poke_chunks(
         motion = modal_displacements(basis, modal_coordinates(basis, pokes, times, params), params)
         moving = torch.hypot(motion[:, 0], motion[:, 1]).flatten(1).amax(dim=1) >= STILL_PIXELS
         if bool(moving.all()):
-            yield render_frames(image, motion, basis.metric, "softmax", True, chunk_size).clamp_(0.0, 1.0)
+            yield render_frames(image, motion, basis.metric, "softmax", True).clamp_(0.0, 1.0)
         else:
             frames = image.expand(stop - start, -1, -1, -1).clone()
             if bool(moving.any()):
-                rendered = render_frames(image, motion[moving], basis.metric, "softmax", True, chunk_size)
+                rendered = render_frames(image, motion[moving], basis.metric, "softmax", True)
                 frames[moving] = rendered.clamp_(0.0, 1.0)
             yield frames
         start = stop

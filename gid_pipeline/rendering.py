@@ -66,7 +66,6 @@ def render_frames(
     metric: torch.Tensor | None = None,
     mode: SplatMode = "softmax",
     fill_holes: bool = True,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> torch.Tensor:
     """Forward-warp one image by each displacement field.
 
@@ -76,7 +75,6 @@ def render_frames(
         metric: (1, 1, H, W) softmax/linear metric; defaults to softmax_metric of these displacements.
         mode: splatting mode (splatting.SPLAT_MODES).
         fill_holes: fill disocclusions with a pull-push pyramid (else they stay black).
-        chunk_size: frames splatted at once.
 
     Returns:
         (N, C, H, W) float frames.
@@ -90,9 +88,7 @@ def render_frames(
     if metric is None and mode in ("softmax", "linear"):
         metric = softmax_metric(motion_metric(displacements))
     batch = displacements.shape[0]
-    frames, valid = splat(
-        image.expand(batch, -1, -1, -1), displacements.to(image.dtype), metric, mode, True, chunk_size
-    )
+    frames, valid = splat(image.expand(batch, -1, -1, -1), displacements.to(image.dtype), metric, mode, True)
     return pull_push_fill(frames, valid) if fill_holes else frames
 
 
@@ -146,7 +142,7 @@ def iter_loop_frames(
     for start in range(0, num_frames, chunk_size):
         times = torch.arange(start, min(start + chunk_size, num_frames), dtype=torch.float64)
         motion = spectrum_to_motion(spectrum, num_frames, frame_indices=times)
-        frames = render_frames(image, motion, metric, mode, fill_holes, chunk_size)
+        frames = render_frames(image, motion, metric, mode, fill_holes)
         yield frames.clamp_(0.0, 1.0)
 
 

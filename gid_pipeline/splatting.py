@@ -37,7 +37,11 @@ _BILINEAR, _ZEROS = 0, 0
 _SOFTMAX_RANGE = 30.0
 # A target pixel is a hole when it received less than this fraction of one source pixel's bilinear mass.
 COVERAGE_EPS = 1e-3
-# Frames are splatted in chunks of this many to bound memory and keep each chunk's output in cache.
+# Frames are splatted in chunks whose canvases fit in about this many bytes: small enough to stay in cache (at
+# 512x320 a 34 MB chunk ran 28 % slower than a 4 MB one), and never fewer frames than threads, because the
+# kernel parallelises over the batch.
+CHUNK_BYTES = 4 * 2**20
+# Frames rendered per chunk by the streaming renderers (the granularity at which frames reach a caller).
 DEFAULT_CHUNK_SIZE = 8
 
 
@@ -137,7 +141,7 @@ def splat(
     metric: torch.Tensor | None = None,
     mode: SplatMode = "softmax",
     return_valid: bool = False,
-    chunk_size: int | None = DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Forward-warp images or feature maps by flow.
 
@@ -149,25 +153,33 @@ def splat(
         mode: ``summation``, ``average``, ``linear`` or ``softmax`` (module docstring).
         return_valid: also return the (B, 1, H, W) bool mask of target pixels that received any source
             (False marks holes, e.g. disocclusions); costs one more channel.
-        chunk_size: splat this many batch items at a time (bounded memory); None for all at once.
+        chunk_size: splat this many batch items at a time (bounded memory); None picks it from CHUNK_BYTES.
 
     Returns:
         (B, C, H, W) splatted values (zero in holes), and the valid mask if asked.
     """
     _check_inputs(values, flow, metric, mode)
-    batch = values.shape[0]
-    step = batch if not chunk_size or chunk_size >= batch else chunk_size
-    outputs, valids = [], []
+    batch, channels, height, width = values.shape
+    step = chunk_size or _auto_chunk_size(channels, height, width)
+    # Chunks are written into preallocated outputs (slice assignment keeps autograd working) rather than
+    # concatenated at the end, which would copy every frame once more.
+    output = values.new_empty(values.shape)
+    valid = torch.empty(batch, 1, height, width, dtype=torch.bool, device=values.device) if return_valid else None
     for start in range(0, batch, step):
         stop = min(start + step, batch)
         chunk_metric = None if metric is None else metric[start:stop] if metric.shape[0] == batch else metric
-        out, valid = _splat_chunk(values[start:stop], flow[start:stop], chunk_metric, mode, return_valid)
-        outputs.append(out)
-        valids.append(valid)
-    output = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
-    if not return_valid:
-        return output
-    return output, valids[0] if len(valids) == 1 else torch.cat(valids)
+        out, chunk_valid = _splat_chunk(values[start:stop], flow[start:stop], chunk_metric, mode, return_valid)
+        output[start:stop] = out
+        if valid is not None:
+            valid[start:stop] = chunk_valid
+    return output if valid is None else (output, valid)
+
+
+def _auto_chunk_size(channels: int, height: int, width: int) -> int:
+    """Batch items per chunk: as many canvases of (channels + 1) float32 planes as fit in CHUNK_BYTES, at least
+    one per thread."""
+    canvas_bytes = (channels + 1) * _canvas_length(height) * _canvas_length(width) * 4
+    return max(torch.get_num_threads(), CHUNK_BYTES // canvas_bytes, 1)
 
 
 def _splat_chunk(
