@@ -183,3 +183,17 @@ def test_poke_bad_input(tree_loop, tmp_path, capsys, extra, message):
     assert main(args) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.slow
+def test_from_video_native_resolution_tvl1(tmp_path, tree_clip_path):
+    """The whole clip at its own 320x240 with TV-L1 flow (about a minute on 2 cores)."""
+    code = main([
+        "from-video", str(tree_clip_path), "-o", str(tmp_path / "loop.webm"), "--spectrum-out",
+        str(tmp_path / "tree.safetensors"), "--frames", "54", "--fps", "15", "--method", "tvl1",
+    ])
+    assert code == 0
+    assert read_video(tmp_path / "loop.webm").frames.shape == (54, 240, 320, 3)
+    amplitude = SpectralVolume.load(tmp_path / "tree.safetensors").amplitude()[1:].sum(dim=0)
+    crown, window_frame = amplitude[20:80, 140:240], amplitude[40:200, 20:36]
+    assert crown.median() > 3 * window_frame.median()
