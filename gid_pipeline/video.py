@@ -50,6 +50,7 @@ __all__ = [
     "Clip",
     "VideoInfo",
     "VideoWriter",
+    "frames_at_rate",
     "probe_video",
     "read_image",
     "read_video",
@@ -288,7 +289,7 @@ def _source_indices(out_idx: np.ndarray, src_fps: Fraction, out_fps: Fraction) -
     return -((q - 2 * p) // (2 * q))  # ceil(p / q - 1/2)
 
 
-def _frames_at_rate(n_src: int, src_fps: Fraction, out_fps: Fraction) -> int:
+def frames_at_rate(n_src: int, src_fps: Fraction, out_fps: Fraction) -> int:
     """How many output frames n_src source frames give: those whose nearest source frame exists."""
     # The largest k with ceil(k * src / out - 1/2) <= n_src - 1 is floor((n_src - 1/2) * out / src).
     return math.floor((n_src - Fraction(1, 2)) * out_fps / src_fps) + 1 if n_src else 0
@@ -379,7 +380,7 @@ def read_video(
     if n_out == 0 and reader.failed:
         raise GIDInputError(f"cannot decode {p}: it is corrupt or incomplete ({damage})")
     if n_out < (num_frames or 1):
-        total = _frames_at_rate(n_src, src_fps, out_fps)
+        total = frames_at_rate(n_src, src_fps, out_fps)
         asked = f"frames {start}..{start + num_frames - 1} were" if num_frames else f"start={start} was"
         raise GIDInputError(
             f"{p} is too short: it has {total} frames at {rate}, but {asked} asked for"

@@ -18,8 +18,8 @@ from gid_pipeline.video import (
     MAX_IMAGE_PIXELS,
     MIN_IMAGE_SIDE,
     VideoWriter,
-    _frames_at_rate,
     _source_indices,
+    frames_at_rate,
     probe_video,
     read_image,
     read_video,
@@ -279,7 +279,7 @@ def test_nearest_frame_rule_and_frame_count_agree() -> None:
         src, out = Fraction(src), Fraction(out)
         idx = _source_indices(np.arange(500), src, out)
         for n_src in (0, 1, 2, 17, 68):
-            assert _frames_at_rate(n_src, src, out) == int((idx < n_src).sum())
+            assert frames_at_rate(n_src, src, out) == int((idx < n_src).sum())
 
 
 def test_read_upsampled_repeats_nearest_frames(flat15: Path) -> None:

@@ -48,7 +48,7 @@ from ..flow import (
     remove_camera_motion,
 )
 from ..spectral import DEFAULT_NUM_FREQUENCIES, DEFAULT_PERCENTILE, SpectralNormalizer, motion_to_spectrum
-from ..video import VIDEO_SUFFIXES, _frames_at_rate, probe_video, read_video
+from ..video import VIDEO_SUFFIXES, frames_at_rate, probe_video, read_video
 from .procedural import generate_scene
 from .shards import (
     CARD_NAME,
@@ -382,7 +382,7 @@ def _probe_clip(job: tuple[str, str, SampleConfig, int]) -> _ClipPlan:
     except GIDInputError as error:
         return _ClipPlan(path, source, error=str(error))
     # The exact rule read_video resamples by, so that every planned window can be read.
-    num_out = _frames_at_rate(
+    num_out = frames_at_rate(
         info.num_frames, Fraction(info.fps).limit_denominator(1001), Fraction(config.fps).limit_denominator(1001)
     )
     plan = _ClipPlan(
