@@ -1,4 +1,4 @@
-"""Learned models: the spectral VAE, the frequency-coordinated denoiser and their losses."""
+"""Learned models: the spectral VAE, the frequency-coordinated denoiser, the splat renderer, and their losses."""
 
 from .frequency_unet import FrequencyAttention, FrequencyUNet, FrequencyUNetOutput
 from .losses import (
@@ -9,6 +9,8 @@ from .losses import (
     multiscale_gradient_loss,
     spectral_vae_loss,
 )
+from .render_losses import gradient_l1, render_loss, ssim
+from .renderer import SplatRenderer
 from .spectral_vae import SPECTRAL_VAE_CONFIG, decode_latents, encode_spectrum, make_spectral_vae, vae_downsampling
 
 __all__ = [
@@ -16,14 +18,18 @@ __all__ = [
     "FrequencyAttention",
     "FrequencyUNet",
     "FrequencyUNetOutput",
+    "SplatRenderer",
     "VAELoss",
     "decode_latents",
     "denoising_loss",
     "diffusion_target",
     "encode_spectrum",
+    "gradient_l1",
     "kl_divergence",
     "make_spectral_vae",
     "multiscale_gradient_loss",
+    "render_loss",
     "spectral_vae_loss",
+    "ssim",
     "vae_downsampling",
 ]
