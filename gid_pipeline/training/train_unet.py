@@ -1,0 +1,148 @@
+"""Train the frequency-coordinated latent denoiser on latents of a frozen spectral VAE (paper, section 3.2).
+
+Stage 1 ("per_slice") trains a FrequencyUNet without frequency attention from scratch; stage 2
+("frequency_attention") loads a stage-1 export with ``FrequencyUNet.from_per_slice`` and trains only the frequency
+attention layers. The export: OUTPUT/unet (EMA weights, normalization.json) and OUTPUT/scheduler (the
+DDPMScheduler the model was trained with; its prediction_type says what the model predicts).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL, DDPMScheduler
+from torch import nn
+
+from ..errors import GIDInputError
+from ..models import FrequencyUNet, denoising_loss, encode_spectrum, vae_downsampling
+from ..spectral import SpectralNormalizer
+from .common import (
+    NORMALIZATION_NAME,
+    TrainConfig,
+    ema_copy,
+    make_accelerator,
+    make_ema,
+    make_optimizer,
+    open_training_data,
+    save_normalizer,
+    start_run,
+    train_loop,
+)
+
+
+def make_noise_scheduler(prediction_type: str) -> DDPMScheduler:
+    """Latent diffusion's schedule (1000 steps, scaled-linear betas 0.00085..0.012), no clipping: latents are
+    unbounded."""
+    return DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        prediction_type=prediction_type,
+    )
+
+
+def load_vae(directory: str | Path) -> tuple[AutoencoderKL, SpectralNormalizer]:
+    """A trained spectral VAE export and its normalisation statistics, or a GIDInputError naming what is wrong."""
+    directory = Path(directory)
+    stats = directory / NORMALIZATION_NAME
+    if not stats.is_file():
+        raise GIDInputError(f"{directory} is not a trained VAE export: {NORMALIZATION_NAME} is missing")
+    try:
+        vae = AutoencoderKL.from_pretrained(directory)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise GIDInputError(f"cannot load the VAE from {directory}: {error}") from None
+    if vae.config.scaling_factor == 1.0:
+        raise GIDInputError(f"the VAE in {directory} has no fitted scaling_factor (1.0); export it with gid train vae")
+    return vae.requires_grad_(False).eval(), SpectralNormalizer.load(stats)
+
+
+def build_unet(config: TrainConfig, vae: AutoencoderKL, num_frequencies: int) -> FrequencyUNet:
+    """Stage 1: a fresh per-slice model; stage 2: the stage-1 export with frequency attention, the rest frozen."""
+    if config.stage == "per_slice":
+        try:
+            model = FrequencyUNet(**{
+                "num_frequencies": num_frequencies, "latent_channels": vae.config.latent_channels,
+                **config.model_config, "frequency_attention": False,
+            })  # fmt: skip
+        except TypeError as error:
+            raise GIDInputError(f"bad U-Net model_config: {error}") from None
+    else:
+        if config.init_from is None:
+            raise GIDInputError("stage frequency_attention fine-tunes a stage-1 model: pass --init-from DIR")
+        try:
+            per_slice = FrequencyUNet.from_pretrained(config.init_from)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise GIDInputError(f"cannot load the stage-1 U-Net from {config.init_from}: {error}") from None
+        if per_slice.config.frequency_attention:
+            raise GIDInputError(f"{config.init_from} already has frequency attention; give a stage-1 export")
+        model = FrequencyUNet.from_per_slice(per_slice)
+        model.freeze_except_frequency_attention()
+    checks = (
+        (model.config.num_frequencies == num_frequencies,
+         f"the U-Net has K = {model.config.num_frequencies} frequencies, the data K = {num_frequencies}"),
+        (model.config.latent_channels == vae.config.latent_channels,
+         f"the U-Net takes {model.config.latent_channels} latent channels, the VAE makes {vae.config.latent_channels}"),
+        (model.image_downsampling == vae_downsampling(vae),
+         f"the U-Net's image encoder downsamples by {model.image_downsampling}, the VAE by {vae_downsampling(vae)}"),
+    )  # fmt: skip
+    for ok, message in checks:
+        if not ok:
+            raise GIDInputError(message)
+    return model
+
+
+def _check_size(size: tuple[int, int], vae: AutoencoderKL, model: FrequencyUNet) -> None:
+    factor = vae_downsampling(vae) * model.latent_downsampling
+    if size[0] % factor or size[1] % factor:
+        raise GIDInputError(f"data size {size[0]}x{size[1]} must be a multiple of {factor} for this VAE and U-Net")
+
+
+def train_unet(config: TrainConfig, resume: bool = False) -> Path:
+    """Train the U-Net described by ``config``; returns the export directory OUTPUT/unet."""
+    if config.model != "unet" or config.vae is None:
+        raise GIDInputError("U-Net training needs a config with model 'unet' and a trained VAE (--vae DIR)")
+    accelerator = make_accelerator(config)
+    vae, normalizer = load_vae(config.vae)
+    dataset = open_training_data(config, accelerator)
+    if dataset.num_frequencies != normalizer.num_frequencies:
+        raise GIDInputError(
+            f"the data has K = {dataset.num_frequencies} frequencies, the VAE's normaliser K = "
+            f"{normalizer.num_frequencies}"
+        )
+    model = build_unet(config, vae, dataset.num_frequencies)
+    _check_size(dataset.size, vae, model)
+    start_run(config, resume)
+
+    scheduler = make_noise_scheduler(config.prediction_type)
+    vae.to(accelerator.device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer, lr_scheduler = make_optimizer(trainable, config)
+    ema = make_ema(model, config, accelerator)
+    model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
+
+    def loss_fn(unet: nn.Module, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        device = accelerator.device
+        with torch.no_grad():
+            spectrum = normalizer.normalize(batch["spectrum"]).to(device)
+            latents = encode_spectrum(vae, spectrum, sample_posterior=True, generator=generator).float()
+        batch_size = latents.shape[0]
+        noise = torch.randn(latents.shape, generator=generator).to(device)
+        timesteps = torch.randint(scheduler.config.num_train_timesteps, (batch_size,), generator=generator).to(device)
+        keep = (torch.rand(batch_size, generator=generator) >= config.condition_dropout).to(device)
+        image = batch["image"].to(device) * 2.0 - 1.0
+        prediction = unet(scheduler.add_noise(latents, noise, timesteps), timesteps, image, keep).sample
+        return denoising_loss(prediction.float(), scheduler, latents, noise, timesteps), {}
+
+    train_loop(config, accelerator, model, optimizer, lr_scheduler, ema, dataset, loss_fn, resume)
+
+    accelerator.wait_for_everyone()
+    output = Path(config.output)
+    if accelerator.is_main_process:
+        ema_copy(accelerator.unwrap_model(model), ema).save_pretrained(output / "unet")
+        save_normalizer(normalizer, output / "unet")
+        scheduler.save_pretrained(output / "scheduler")
+    accelerator.wait_for_everyone()
+    return output / "unet"

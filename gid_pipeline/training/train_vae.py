@@ -1,0 +1,108 @@
+"""Train the spectral VAE on normalised frequency slices (paper, section 3.2), then set its latent scaling."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+from torch import nn
+
+from ..data import SpectralShardDataset, collate
+from ..errors import GIDInputError
+from ..models import encode_spectrum, make_spectral_vae, spectral_vae_loss, vae_downsampling
+from ..spectral import SpectralNormalizer
+from .common import (
+    TrainConfig,
+    data_normalizer,
+    ema_copy,
+    make_accelerator,
+    make_ema,
+    make_optimizer,
+    open_training_data,
+    save_normalizer,
+    start_run,
+    train_loop,
+)
+
+
+class _VAEObjective(nn.Module):
+    """Encode, sample, decode in one forward, so that DDP sees the whole computation through forward()."""
+
+    def __init__(self, vae: AutoencoderKL) -> None:
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, slices: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        posterior = self.vae.encode(slices).latent_dist
+        latents = posterior.sample(generator=generator)  # a CPU generator works on any device (randn_tensor)
+        return self.vae.decode(latents).sample, posterior.mean, posterior.logvar
+
+
+def _check_vae(vae: AutoencoderKL, size: tuple[int, int]) -> None:
+    """The data must fit the VAE: 4-channel slices of a size divisible by its downsampling."""
+    factor = vae_downsampling(vae)
+    if vae.config.in_channels != 4 or vae.config.out_channels != 4:
+        raise GIDInputError("the spectral VAE must have in_channels = out_channels = 4 (one frequency slice)")
+    if size[0] % factor or size[1] % factor:
+        raise GIDInputError(f"data size {size[0]}x{size[1]} is not a multiple of the VAE's downsampling {factor}")
+
+
+@torch.no_grad()
+def latent_scaling_factor(
+    vae: AutoencoderKL, dataset: SpectralShardDataset, normalizer: SpectralNormalizer, num_batches: int,
+    batch_size: int, seed: int,
+) -> float:
+    """1 / std of posterior samples of the training latents (the data without augmentation), over num_batches."""
+    device = next(vae.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    items = iter(dataset)
+    latents = []
+    for _ in range(num_batches):
+        spectrum = normalizer.normalize(collate(list(itertools.islice(items, batch_size)))["spectrum"]).to(device)
+        scaled = encode_spectrum(vae, spectrum, sample_posterior=True, generator=generator)
+        latents.append(scaled.float().flatten() / vae.config.scaling_factor)
+    return 1.0 / torch.cat(latents).std().item()
+
+
+def train_vae(config: TrainConfig, resume: bool = False) -> Path:
+    """Train the VAE described by ``config``; returns the export directory OUTPUT/vae.
+
+    The export holds the EMA weights with ``scaling_factor`` = 1 / std of training latents, and the
+    normalization.json the spectra were normalised with.
+    """
+    if config.model != "vae":
+        raise GIDInputError(f"train_vae needs a config with model 'vae', got {config.model!r}")
+    accelerator = make_accelerator(config)
+    dataset = open_training_data(config, accelerator)
+    normalizer = data_normalizer(dataset)
+    try:
+        vae = make_spectral_vae(**config.model_config)  # after set_seed: the same weights on every rank
+    except TypeError as error:
+        raise GIDInputError(f"bad VAE model_config: {error}") from None
+    _check_vae(vae, dataset.size)
+    start_run(config, resume)
+    optimizer, lr_scheduler = make_optimizer(list(vae.parameters()), config)
+    ema = make_ema(vae, config, accelerator)
+    objective, optimizer, lr_scheduler = accelerator.prepare(_VAEObjective(vae), optimizer, lr_scheduler)
+
+    def loss_fn(model: nn.Module, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        slices = normalizer.normalize(batch["spectrum"]).flatten(0, 1).to(accelerator.device)  # K into the batch
+        reconstruction, mean, logvar = model(slices, generator)
+        loss = spectral_vae_loss(reconstruction.float(), slices, mean.float(), logvar.float())
+        return loss.total, {"l1": loss.l1, "gradient": loss.gradient, "kl": loss.kl}
+
+    train_loop(config, accelerator, objective, optimizer, lr_scheduler, ema, dataset, loss_fn, resume)
+
+    accelerator.wait_for_everyone()
+    export = Path(config.output) / "vae"
+    if accelerator.is_main_process:
+        final = ema_copy(accelerator.unwrap_model(objective).vae, ema)
+        plain = SpectralShardDataset(config.data, config.weights, shuffle=True, repeat=True, seed=config.seed + 1)
+        factor = latent_scaling_factor(final, plain, normalizer, config.scale_batches, config.batch_size, config.seed)
+        final.register_to_config(scaling_factor=factor)
+        final.save_pretrained(export)
+        save_normalizer(normalizer, export)
+    accelerator.wait_for_everyone()
+    return export
