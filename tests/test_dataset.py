@@ -29,14 +29,8 @@ from gid_pipeline.spectral_volume import SpectralVolume
 SMALL = SampleConfig(size=(64, 48), num_frames=20, fps=30.0, num_frequencies=4)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread, as in DataLoader workers: on cores shared with other jobs, OpenMP's waiting makes small
-    tensor ops (a sample's float16 -> float32) hundreds of times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# One thread, as in DataLoader workers (see the fixture).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(root, num_samples, config=SMALL, seed_offset=0, samples_per_shard=3):

@@ -51,14 +51,7 @@ def still_image(seed: int = 0) -> torch.Tensor:
     return torch.nn.functional.interpolate(image[None], size=(HEIGHT, WIDTH), mode="bilinear")[0]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Most tensors here are tiny, and on a busy 2-core machine waking a second thread for each small op costs
-    milliseconds: one thread keeps this file fast. The results do not depend on it."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -35,13 +35,7 @@ TINY_UNET = {
 TINY_VAE = {"block_out_channels": (8, 8, 16, 16), "norm_num_groups": 4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # The models here are tiny: a second thread only adds synchronisation, badly so on a shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_unet(frequency_attention: bool = True, trained_attention: bool = False) -> FrequencyUNet:

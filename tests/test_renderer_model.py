@@ -11,12 +11,7 @@ HEIGHT, WIDTH = 40, 48
 TINY = {"scale_channels": (4, 8, 8), "initial_temperature": 2.0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(trained: bool = False, seed: int = 0) -> SplatRenderer:

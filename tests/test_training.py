@@ -30,13 +30,7 @@ TINY_UNET = {
 FAST = {"batch_size": 2, "num_workers": 0, "warmup_steps": 0, "learning_rate": 2e-3, "scale_batches": 2}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny models on shared cores: a second thread only adds synchronisation.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
