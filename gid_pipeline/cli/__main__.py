@@ -1,0 +1,7 @@
+"""``python -m gid_pipeline.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,139 @@
+"""``gid prepare-data``: build a training dataset from a folder of clips or from procedural scenes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import GIDInputError
+from ..spectral import DEFAULT_NUM_FREQUENCIES
+from .arguments import non_negative_float, positive_float, positive_int, size
+
+
+def _prepare_data(args: argparse.Namespace) -> None:
+    # Imported here: only this command needs the data engine (and the procedural generator it loads).
+    import errno
+
+    from ..data.builder import (
+        SampleConfig,
+        VideoConfig,
+        WindowFilters,
+        prepare_procedural_dataset,
+        prepare_video_dataset,
+    )
+
+    if (args.video_dir is None) == (args.procedural is None):
+        raise GIDInputError("give either a VIDEO_DIR or --procedural N (not both)")
+    config = SampleConfig(args.size, args.frames, args.fps, args.num_frequencies)
+    common = {"workers": args.workers, "samples_per_shard": args.samples_per_shard, "progress": True}
+    try:
+        if args.procedural is not None:
+            summary = prepare_procedural_dataset(
+                args.procedural, args.output, config, seed_offset=args.seed_offset, **common
+            )
+        else:
+            filters = WindowFilters(
+                max_histogram_jump=args.max_histogram_jump,
+                max_intensity_jump=args.max_intensity_jump,
+                max_camera_motion=args.max_camera_motion,
+                max_motion=args.max_motion,
+                min_consistent_fraction=args.min_consistent,
+                min_motion=args.min_motion,
+            )
+            video = VideoConfig(args.stride, args.method, args.stabilize, filters, args.check_every)
+            summary = prepare_video_dataset(args.video_dir, args.output, config, video, **common)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise
+        raise GIDInputError(
+            f"cannot write to {args.output}: {error.strerror}; the shards written so far are intact, free space "
+            "(or fix permissions) and rerun the same command to resume"
+        ) from error
+    rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.rejected.items())) or "none"
+    print(
+        f"wrote {summary.root}: {summary.num_samples} samples in {summary.num_shards} shards ({summary.new_samples} "
+        f"new); rejected: {rejected}; unreadable files: {summary.errors} (details in manifest.json)"
+    )
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add prepare-data to the ``gid`` subcommands."""
+    # Imported here for its defaults: see _prepare_data.
+    from ..data.builder import VideoConfig
+
+    video, filters = VideoConfig(), VideoConfig().filters
+    prepare = commands.add_parser(
+        "prepare-data",
+        help="build a training dataset of (image, spectral volume) pairs from clips or procedural scenes",
+        description="Cut every clip under VIDEO_DIR (recursively) into windows of --frames frames every --stride "
+        "frames at --fps, centre-crop them to the aspect ratio of --size and resize, measure optical flow from "
+        "each window's first frame, drop unreliable windows (reasons in the manifest) and store frame 0 with "
+        "its spectral volume in WebDataset tar shards, with normalisation statistics. Or, with --procedural N, "
+        "store N procedural scenes. Rerun the same command to resume an interrupted build.",
+    )
+    prepare.add_argument("video_dir", type=Path, nargs="?", help="folder of clips (anything ffmpeg reads)")
+    prepare.add_argument("-o", "--output", type=Path, required=True, help="dataset directory (new or resumed)")
+    prepare.add_argument("--procedural", type=positive_int, metavar="N", help="N procedural scenes instead of clips")
+    prepare.add_argument("--seed-offset", type=int, default=0, help="first procedural seed (0)")
+    prepare.add_argument("--size", type=size, default=(256, 160), help="model resolution WIDTHxHEIGHT (256x160)")
+    prepare.add_argument("--frames", type=positive_int, default=150, help="T, frames per window (150)")
+    prepare.add_argument("--fps", type=positive_float, default=30.0, help="sample clips at this rate (30)")
+    prepare.add_argument(
+        "--stride", type=positive_int, default=video.stride, help=f"frames between window starts ({video.stride})"
+    )
+    prepare.add_argument(
+        "--num-frequencies", type=positive_int, default=DEFAULT_NUM_FREQUENCIES, help="K frequencies kept (16)"
+    )
+    prepare.add_argument("--samples-per-shard", type=positive_int, default=100, help="samples per tar shard (100)")
+    prepare.add_argument("--workers", type=positive_int, help="worker processes (default: all cores)")
+    prepare.add_argument("--method", choices=("dis", "tvl1"), default="dis", help="optical flow method (dis)")
+    prepare.add_argument(
+        "--check-every",
+        type=positive_int,
+        default=video.check_every,
+        help=f"forward-backward check on every N-th frame ({video.check_every})",
+    )
+    prepare.add_argument(
+        "--stabilize",
+        choices=("none", "median", "homography"),
+        default="none",
+        help="remove camera motion from the stored motion (none: windows with camera motion are dropped instead)",
+    )
+    prepare.add_argument(
+        "--max-histogram-jump",
+        type=non_negative_float,
+        default=filters.max_histogram_jump,
+        help=f"scene cut: colour-histogram distance between consecutive frames, 0..1 ({filters.max_histogram_jump:g})",
+    )
+    prepare.add_argument(
+        "--max-intensity-jump",
+        type=non_negative_float,
+        default=filters.max_intensity_jump,
+        help=f"scene cut: mean grey-level change between consecutive frames, 0..1 ({filters.max_intensity_jump:g})",
+    )
+    prepare.add_argument(
+        "--max-camera-motion",
+        type=non_negative_float,
+        default=filters.max_camera_motion,
+        help=f"camera motion: mean global displacement, px at --size ({filters.max_camera_motion:g})",
+    )
+    prepare.add_argument(
+        "--max-motion",
+        type=non_negative_float,
+        default=filters.max_motion,
+        help=f"too much motion: 99th-percentile peak displacement, px at --size ({filters.max_motion:g})",
+    )
+    prepare.add_argument(
+        "--min-motion",
+        type=non_negative_float,
+        default=filters.min_motion,
+        help=f"no motion: 99th-percentile peak displacement below this, px at --size ({filters.min_motion:g})",
+    )
+    prepare.add_argument(
+        "--min-consistent",
+        type=non_negative_float,
+        default=filters.min_consistent_fraction,
+        help="inconsistent flow: fraction of forward-backward-consistent pixels in the worst checked frame below this "
+        f"({filters.min_consistent_fraction:g})",
+    )
+    prepare.set_defaults(run=_prepare_data)

@@ -1,0 +1,180 @@
+"""``gid from-video``, ``gid render`` and ``gid poke``: motion measured from a clip, replayed, or poked."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..clip_motion import clip_motion
+from ..dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
+from ..errors import GIDInputError
+from ..rendering import image_to_tensor, iter_loop_frames
+from ..spectral import DEFAULT_NUM_FREQUENCIES
+from ..spectral_volume import SpectralVolume
+from ..video import VideoWriter, read_image, read_video
+from .arguments import non_negative_float, pair, positive_float, positive_int, size, taper, video_path
+
+# Rendering streams frames in chunks, so the limit is time, not memory: 4K at 150 frames takes minutes on a CPU.
+MAX_RENDER_PIXELS = 3840 * 2160
+
+
+def check_render_size(image: torch.Tensor) -> None:
+    height, width = image.shape[-2:]
+    if height * width > MAX_RENDER_PIXELS:
+        raise GIDInputError(
+            f"image is {width}x{height}; rendering is limited to {MAX_RENDER_PIXELS / 1e6:.1f} megapixels"
+        )
+
+
+def stream_to_video(output: Path, chunks: Iterator[torch.Tensor], num_frames: int, fps: float, desc: str) -> None:
+    """Write chunks of (n, 3, H, W) frames as they are rendered; the file appears only once complete."""
+    with (
+        VideoWriter(output, fps) as writer,
+        tqdm(total=num_frames, desc=desc, unit="frame", disable=None) as bar,
+    ):
+        for frames in chunks:
+            writer.write(frames)
+            bar.update(frames.shape[0])
+
+
+def _write_loop(
+    output: Path, image: torch.Tensor, volume: SpectralVolume, num_frames: int, fps: float, motion_scale: float
+) -> None:
+    """Render one period of the loop in chunks and stream it into the output video."""
+    check_render_size(image)
+    chunks = iter_loop_frames(image, volume.spectrum, num_frames, motion_scale=motion_scale)
+    stream_to_video(output, chunks, num_frames, fps, "render")
+
+
+def _from_video(args: argparse.Namespace) -> None:
+    clip = read_video(
+        args.clip, fps=args.fps, start=args.start, num_frames=args.frames, size=args.size, long_side=args.long_side
+    )
+    motion = clip_motion(
+        clip.frames,
+        clip.fps,
+        args.num_frequencies,
+        method=args.method,
+        stabilize=args.stabilize,
+        loop_taper=args.loop_taper,
+        progress=True,
+    )
+    _write_loop(args.output, image_to_tensor(motion.image), motion.volume, args.frames, clip.fps, args.motion_scale)
+    if args.spectrum_out is not None:
+        motion.volume.save(args.spectrum_out)
+        print(f"wrote {args.spectrum_out}")
+    print(f"wrote {args.output} ({args.frames} frames at {clip.fps:g} fps, a seamless loop)")
+
+
+def _render(args: argparse.Namespace) -> None:
+    volume = SpectralVolume.load(args.spectrum)
+    image = image_to_tensor(read_image(args.image))
+    fps = args.fps or volume.fps
+    num_frames = args.frames or max(2, round(volume.period_seconds * fps / args.speed))
+    _write_loop(args.output, image, volume, num_frames, fps, args.motion_scale)
+    print(f"wrote {args.output} ({num_frames} frames at {fps:g} fps, a seamless loop)")
+
+
+def _poke(args: argparse.Namespace) -> None:
+    volume = SpectralVolume.load(args.spectrum)
+    image = image_to_tensor(read_image(args.image))
+    check_render_size(image)
+    params = DynamicsParams(damping=args.damping)
+    chunks = poke_video_frames(image, volume, args.at, args.force, args.frames, args.fps, args.drag_seconds, params)
+    stream_to_video(args.output, chunks, args.frames, args.fps, "poke")
+    print(f"wrote {args.output} ({args.frames} frames at {args.fps:g} fps)")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add from-video, render and poke to the ``gid`` subcommands."""
+    from_video = commands.add_parser(
+        "from-video",
+        help="turn a short clip of something swaying into a seamless loop",
+        description="Optical flow from the clip's first frame -> spectral volume -> a seamless loop rendered "
+        "from that first frame.",
+    )
+    from_video.add_argument("clip", type=Path, help="input video (anything ffmpeg reads)")
+    from_video.add_argument("-o", "--output", type=video_path, required=True, help="loop video (.mp4, .gif, .webm)")
+    from_video.add_argument("--spectrum-out", type=Path, help="also save the spectral volume (.safetensors)")
+    from_video.add_argument("--start", type=int, default=0, help="first frame, counted at --fps (default 0)")
+    from_video.add_argument("--frames", type=positive_int, default=150, help="loop period in frames (150)")
+    from_video.add_argument("--fps", type=positive_float, default=30.0, help="sample the clip at this rate (30)")
+    sizing = from_video.add_mutually_exclusive_group()
+    sizing.add_argument("--size", type=size, help="analyse and render at WIDTHxHEIGHT, e.g. 256x160")
+    sizing.add_argument("--long-side", type=positive_int, help="resize so the longer side is N pixels")
+    from_video.add_argument("--motion-scale", type=non_negative_float, default=1.0, help="amplitude factor (1)")
+    from_video.add_argument(
+        "--num-frequencies", type=positive_int, default=DEFAULT_NUM_FREQUENCIES, help="K frequencies kept (16)"
+    )
+    from_video.add_argument("--method", choices=("dis", "tvl1"), default="dis", help="optical flow method (dis)")
+    from_video.add_argument(
+        "--stabilize", choices=("none", "median", "homography"), default="none", help="remove camera motion"
+    )
+    from_video.add_argument(
+        "--loop-taper",
+        type=taper,
+        default=0.2,
+        help="fraction of frames at each end eased into the loop's seam (0.2; 0 weighs all frames equally)",
+    )
+    from_video.set_defaults(run=_from_video)
+
+    render = commands.add_parser(
+        "render",
+        help="render an image with a saved spectral volume",
+        description="Render a seamless loop of IMAGE moved by a spectral volume (resized to the image when the "
+        "aspect ratios match, displacements scaled).",
+    )
+    render.add_argument("image", type=Path, help="input image")
+    render.add_argument("--spectrum", type=Path, required=True, help="spectral volume (.safetensors)")
+    render.add_argument("-o", "--output", type=video_path, required=True, help="loop video (.mp4, .gif, .webm)")
+    render.add_argument("--fps", type=positive_float, help="output frame rate (default: the spectrum's)")
+    timing = render.add_mutually_exclusive_group()
+    timing.add_argument("--frames", type=positive_int, help="loop length in frames (default: one period)")
+    timing.add_argument("--speed", type=positive_float, default=1.0, help="playback speed factor (1)")
+    render.add_argument("--motion-scale", type=non_negative_float, default=1.0, help="amplitude factor (1)")
+    render.set_defaults(run=_render)
+
+    poke = commands.add_parser(
+        "poke",
+        help="poke a point of an image and render how the scene sways and settles",
+        description="Read the image's spectral volume as modal bases (Davis et al. 2015), push the picture at --at "
+        "with --force (an impulse, or a drag held for --drag-seconds and released) and render the damped response. "
+        "Negative numbers need '=': --force=-6,0.",
+    )
+    poke.add_argument("image", type=Path, help="input image")
+    poke.add_argument(
+        "--spectrum",
+        type=Path,
+        required=True,
+        help="its spectral volume (.safetensors), resized to the image when the aspect ratios match",
+    )
+    poke.add_argument(
+        "--at", type=pair, required=True, metavar="X,Y", help="poked point in image pixels, 0,0 = top-left pixel"
+    )
+    poke.add_argument(
+        "--force",
+        type=pair,
+        required=True,
+        metavar="DX,DY",
+        help="push in pixels: about how far the poked point moves (e.g. 8,0 pushes right)",
+    )
+    poke.add_argument(
+        "--drag-seconds",
+        type=non_negative_float,
+        default=0.0,
+        help="hold the push this long, then release; 0 = an impulse (0)",
+    )
+    poke.add_argument("--frames", type=positive_int, default=150, help="frames to render (150)")
+    poke.add_argument("--fps", type=positive_float, default=30.0, help="output frame rate (30)")
+    poke.add_argument(
+        "--damping",
+        type=non_negative_float,
+        default=DEFAULT_DAMPING,
+        help=f"modal damping ratio in [0, 1) ({DEFAULT_DAMPING:g})",
+    )
+    poke.add_argument("-o", "--output", type=video_path, required=True, help="video (.mp4, .gif, .webm)")
+    poke.set_defaults(run=_poke)

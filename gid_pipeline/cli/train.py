@@ -1,0 +1,92 @@
+"""``gid train``: train the learned models on prepared datasets with accelerate."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..errors import GIDInputError
+from .arguments import non_negative_float, positive_float, positive_int
+
+
+def _train(args: argparse.Namespace) -> None:
+    # Imported here: only this command needs accelerate and the training code.
+    import json
+
+    from ..training import TrainConfig, train_unet, train_vae
+
+    # Precedence: the saved run (on --resume) < --config < options given on the command line.
+    values = TrainConfig.load(args.output / "run.json") if args.resume and (args.output / "run.json").is_file() else {}
+    if args.config is not None:
+        values.update(TrainConfig.load(args.config))
+    if args.model_config is not None:
+        try:
+            values["model_config"] = json.loads(args.model_config)
+        except json.JSONDecodeError as error:
+            raise GIDInputError(f"--model-config must be a JSON object: {error}") from None
+    fields = (
+        "steps", "batch_size", "learning_rate", "warmup_steps", "mixed_precision", "gradient_accumulation_steps",
+        "seed", "checkpoint_every", "ema_decay", "prediction_type", "condition_dropout", "stage", "num_workers",
+        "augment", "weights",
+    )  # fmt: skip
+    values.update({name: getattr(args, name) for name in fields if getattr(args, name) is not None})
+    for name in ("vae", "init_from"):
+        if getattr(args, name) is not None:
+            values[name] = str(getattr(args, name))
+    if args.data:
+        values["data"] = [str(path) for path in args.data]
+    values.update(model=args.model, output=str(args.output))
+    config = TrainConfig.from_dict(values)
+    export = (train_vae if args.model == "vae" else train_unet)(config, resume=args.resume)
+    print(f"wrote {export} (losses in {args.output / 'losses.jsonl'}, checkpoints in {args.output / 'checkpoints'})")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add train to the ``gid`` subcommands."""
+    train = commands.add_parser(
+        "train",
+        help="train the spectral VAE or the frequency U-Net on prepared datasets (accelerate)",
+        description="Train MODEL on one or more datasets from gid prepare-data and export the EMA weights to "
+        "OUTPUT/vae or OUTPUT/unet (with normalization.json; the U-Net also writes OUTPUT/scheduler). Options "
+        "override --config, which overrides the defaults; the run is saved as OUTPUT/run.json, losses as "
+        "OUTPUT/losses.jsonl, checkpoints under OUTPUT/checkpoints. Several GPUs: accelerate launch -m "
+        "gid_pipeline.cli train ...",
+    )
+    train.add_argument("model", choices=("vae", "unet"), help="vae first, then unet with --vae OUTPUT/vae")
+    train.add_argument("-o", "--output", type=Path, required=True, help="run directory (new, or with --resume)")
+    train.add_argument("--data", type=Path, action="append", help="dataset directory; repeat to mix several")
+    train.add_argument(
+        "--weights",
+        type=lambda text: [positive_float(part) for part in text.split(",")],
+        help="mixing ratios of the --data sets, e.g. 0.3,0.7 (default: by size)",
+    )
+    train.add_argument("--config", type=Path, help="run config JSON (keys as in OUTPUT/run.json)")
+    train.add_argument("--resume", action="store_true", help="continue the run in OUTPUT from its last checkpoint")
+    train.add_argument("--vae", type=Path, help="unet: the trained VAE export (OUTPUT/vae of gid train vae)")
+    train.add_argument(
+        "--stage",
+        choices=("per_slice", "frequency_attention"),
+        help="unet: per_slice from scratch (default), or frequency_attention fine-tuning of --init-from",
+    )
+    train.add_argument("--init-from", type=Path, help="unet stage 2: a stage-1 export (OUTPUT/unet)")
+    train.add_argument("--model-config", help="model constructor overrides as JSON, e.g. '{\"layers_per_block\": 2}'")
+    train.add_argument("--steps", type=positive_int, help="optimizer steps (50000)")
+    train.add_argument("--batch-size", type=positive_int, help="samples per process and micro-batch (8)")
+    train.add_argument("--lr", dest="learning_rate", type=positive_float, help="AdamW learning rate (1e-4)")
+    train.add_argument("--warmup-steps", type=int, help="linear warmup, then constant (500)")
+    train.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), help="no (default), fp16, bf16")
+    train.add_argument(
+        "--grad-accum", dest="gradient_accumulation_steps", type=positive_int, help="micro-batches per step (1)"
+    )
+    train.add_argument("--seed", type=int, help="source of all randomness (0)")
+    train.add_argument("--checkpoint-every", type=positive_int, help="save a checkpoint every N steps (1000)")
+    train.add_argument("--ema-decay", type=non_negative_float, help="EMA decay of the exported weights (0.9999)")
+    train.add_argument(
+        "--prediction-type", choices=("epsilon", "v_prediction"), help="unet: what it predicts (v_prediction)"
+    )
+    train.add_argument(
+        "--condition-dropout", type=non_negative_float, help="unet: P(drop the image), for guidance (0.1)"
+    )
+    train.add_argument("--num-workers", type=int, help="DataLoader workers per process (2)")
+    train.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="no flips or zoom")
+    train.set_defaults(run=_train)
