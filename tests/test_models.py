@@ -264,6 +264,36 @@ def test_frequency_embedding_distinguishes_slices():
         assert not torch.allclose(out[:, 0], out[:, k], atol=1e-4)
 
 
+def test_frequency_indices_select_slices_of_a_per_slice_model():
+    """A per-slice model run on a subset of slices, named by frequency_indices, gives exactly those slices of the
+    full run: training on random subsets optimises the same model."""
+    model = make_unet(frequency_attention=False)
+    sample, timestep, image = inputs()
+    full = run(model, sample, timestep, image)
+    indices = torch.tensor([[3, 0], [1, 2]])
+    subset = sample.gather(1, indices.view(2, 2, 1, 1, 1).expand(-1, -1, *sample.shape[2:]))
+    picked = run(model, subset, timestep, image, frequency_indices=indices)
+    expected = full.gather(1, indices.view(2, 2, 1, 1, 1).expand(-1, -1, *full.shape[2:]))
+    torch.testing.assert_close(picked, expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(GIDInputError, match="per-slice"):
+        run(make_unet(), subset, timestep, image, frequency_indices=indices)
+    with pytest.raises(GIDInputError, match="frequency_indices"):
+        run(model, subset, timestep, image, frequency_indices=indices + K)
+
+
+def test_normalization_travels_in_the_config(tmp_path):
+    with pytest.raises(GIDInputError, match="never trained"):
+        _ = make_unet().normalizer
+    model = FrequencyUNet(**TINY_UNET, normalization_scales=[0.5, 0.25, 0.125, 0.1])
+    model.save_pretrained(tmp_path)
+    loaded = FrequencyUNet.from_pretrained(tmp_path)
+    assert loaded.normalizer.scales == (0.5, 0.25, 0.125, 0.1) and loaded.normalizer.percentile == 95.0
+    with pytest.raises(GIDInputError, match="scales"):
+        FrequencyUNet(**TINY_UNET, normalization_scales=[0.5, 0.25])
+    with pytest.raises(GIDInputError, match="positive"):
+        FrequencyUNet(**TINY_UNET, normalization_scales=[0.5, 0.25, 0.0, 0.1])
+
+
 def test_null_condition_ignores_the_image():
     model = make_unet(trained_attention=True)
     sample, timestep, image = inputs()

@@ -13,6 +13,7 @@ from gid_pipeline.errors import GIDInputError
 from gid_pipeline.models import FrequencyUNet
 from gid_pipeline.spectral import SpectralNormalizer
 from gid_pipeline.training import TrainConfig, read_losses, train_unet, train_vae
+from gid_pipeline.training.common import random_crops, random_slices
 
 K = 4
 TINY_VAE = {"block_out_channels": (8, 8, 16, 16), "norm_num_groups": 4}
@@ -108,6 +109,44 @@ def test_resume_continues_exactly(model, data, trained_vae, tmp_path):
     first, second = _final_weights(tmp_path / "straight", model), _final_weights(tmp_path / "resumed", model)
     for name, tensor in first.items():
         torch.testing.assert_close(second[name], tensor, rtol=1e-6, atol=1e-7)
+
+
+def test_random_slices_and_crops():
+    generator = torch.Generator().manual_seed(0)
+    spectrum = torch.arange(2 * 6, dtype=torch.float32).view(2, 6, 1, 1, 1).expand(-1, -1, 4, 16, 24)
+    picked, indices = random_slices(spectrum, 3, generator)
+    assert picked.shape == (2, 3, 4, 16, 24) and indices.shape == (2, 3)
+    for b in range(2):
+        assert len(set(indices[b].tolist())) == 3
+        torch.testing.assert_close(picked[b, :, 0, 0, 0], spectrum[b, indices[b], 0, 0, 0])
+    everything, order = random_slices(spectrum, None, generator)
+    assert everything is spectrum and order.tolist() == [list(range(6))] * 2
+    with pytest.raises(GIDInputError, match="exceeds"):
+        random_slices(spectrum, 7, generator)
+    images = torch.arange(16 * 24, dtype=torch.float32).view(1, 1, 16, 24).expand(5, 2, -1, -1)
+    crops = random_crops(images, 8, generator)
+    assert crops.shape == (5, 2, 8, 8)
+    # Each crop is a contiguous window: rows step by 24, columns by 1.
+    assert torch.all(crops.diff(dim=-1) == 1) and torch.all(crops.diff(dim=-2) == 24)
+    assert random_crops(images, None, generator) is images
+    with pytest.raises(GIDInputError, match="does not fit"):
+        random_crops(images, 20, generator)
+
+
+def test_subset_training_of_both_models(data, trained_vae, tmp_path):
+    """slices_per_sample and crop_size train and export; the U-Net export carries its normalisation."""
+    train_vae(vae_config(data, tmp_path / "vae_run", steps=2, slices_per_sample=2, crop_size=16))
+    assert AutoencoderKL.from_pretrained(tmp_path / "vae_run" / "vae").config.scaling_factor != 1.0
+    train_unet(unet_config(data, tmp_path / "unet_run", trained_vae / "vae", steps=2, slices_per_sample=2))
+    unet = FrequencyUNet.from_pretrained(tmp_path / "unet_run" / "unet")
+    assert unet.normalizer == SpectralNormalizer.load(data / "normalization.json")
+    with pytest.raises(GIDInputError, match="stage 1"):
+        train_unet(unet_config(
+            data, tmp_path / "bad", trained_vae / "vae", slices_per_sample=2, stage="frequency_attention",
+            init_from=str(tmp_path / "unet_run" / "unet"),
+        ))  # fmt: skip
+    with pytest.raises(GIDInputError, match="VAE option"):
+        unet_config(data, tmp_path / "bad", trained_vae / "vae", crop_size=16)
 
 
 def test_unet_export_loads_with_its_scheduler(stage1):

@@ -30,6 +30,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..errors import GIDInputError
+from ..spectral import SpectralNormalizer
 
 
 @dataclass
@@ -109,6 +110,9 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
             i - 1's. The defaults put seven layers at every level: for 32x20 latents, after down blocks at 16x10,
             8x5, 8x5, after the middle block at 8x5 and after up blocks at 16x10, 32x20, 32x20.
         frequency_attention_head_dim: head size of the frequency attention layers.
+        normalization_scales, normalization_percentile: the SpectralNormalizer the model's training spectra were
+            normalised with (K scales in pixels at the model resolution); set at export by training, None for an
+            untrained model. They travel in the config so that a checkpoint carries what its outputs mean.
     """
 
     @register_to_config
@@ -128,6 +132,8 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         frequency_attention: bool = True,
         frequency_attention_levels: tuple[int, ...] = (0, 1, 2),
         frequency_attention_head_dim: int = 32,
+        normalization_scales: tuple[float, ...] | None = None,
+        normalization_percentile: float = 95.0,
     ):
         super().__init__()
         num_levels = len(block_out_channels)
@@ -146,6 +152,12 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
                 f"frequency_attention_head_dim {frequency_attention_head_dim} must divide every U-Net width "
                 f"{tuple(block_out_channels)}"
             )
+        if normalization_scales is not None:
+            SpectralNormalizer(tuple(normalization_scales), normalization_percentile)  # validates them
+            if len(normalization_scales) != num_frequencies:
+                raise GIDInputError(
+                    f"{len(normalization_scales)} normalization scales for K = {num_frequencies} frequencies"
+                )
         width = block_out_channels[0]
         embedding_dim = 4 * width
 
@@ -215,6 +227,13 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         return model.to(device=per_slice.device, dtype=per_slice.dtype)
 
     @property
+    def normalizer(self) -> SpectralNormalizer:
+        """The normalisation of the spectra this model was trained on (GIDInputError for an untrained model)."""
+        if self.config.normalization_scales is None:
+            raise GIDInputError("this U-Net has no normalization_scales in its config: it was never trained")
+        return SpectralNormalizer(tuple(self.config.normalization_scales), self.config.normalization_percentile)
+
+    @property
     def latent_downsampling(self) -> int:
         """Factor between the latent and the U-Net's coarsest resolution; latent sizes must be multiples of it."""
         return 2 ** (len(self.config.block_out_channels) - 1)
@@ -238,6 +257,7 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         timestep: torch.Tensor | float | int,
         image: torch.Tensor,
         condition_mask: torch.Tensor | None = None,
+        frequency_indices: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> FrequencyUNetOutput | tuple[torch.Tensor]:
         """Denoise all frequency slices of a batch of latent spectral volumes.
@@ -247,22 +267,28 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
             timestep: diffusion step, a number, a 0-d tensor or a (B,) tensor.
             image: (B, 3, h * f, w * f) conditioning RGB in [-1, 1], f = ``image_downsampling``.
             condition_mask: optional (B,) bool; False replaces that sample's image by the null condition.
+            frequency_indices: optional (B, K') long, which frequencies the K' slices of ``sample`` are (per-slice
+                models only: training on a random subset of slices costs K' / K of a full step and sees K / K'
+                times as many images for the same compute). Default: all K in order.
             return_dict: return a FrequencyUNetOutput rather than a tuple.
 
         Returns:
             FrequencyUNetOutput with sample (B, K, latent_channels, h, w).
         """
-        self._check_inputs(sample, image, condition_mask)
+        self._check_inputs(sample, image, condition_mask, frequency_indices)
         batch, num_frequencies, _, height, width = sample.shape
 
         timesteps = torch.as_tensor(timestep, device=sample.device)
         if timesteps.ndim > 1 or timesteps.numel() not in (1, batch):
             raise GIDInputError(f"timestep must be a number or a ({batch},) tensor, got shape {tuple(timesteps.shape)}")
         timesteps = timesteps.reshape(-1).expand(batch)
-        frequencies = torch.arange(num_frequencies, device=sample.device)
+        if frequency_indices is None:
+            frequency_indices = torch.arange(num_frequencies, device=sample.device).expand(batch, -1)
         time_embedding = self.time_embedding(self.time_proj(timesteps).to(self.dtype))  # (B, D)
-        frequency_embedding = self.frequency_embedding(self.time_proj(frequencies).to(self.dtype))  # (K, D)
-        embedding = (time_embedding[:, None] + frequency_embedding[None]).flatten(0, 1)  # (B*K, D)
+        frequency_embedding = self.frequency_embedding(
+            self.time_proj(frequency_indices.reshape(-1).to(sample.device)).to(self.dtype)
+        ).unflatten(0, (batch, num_frequencies))  # (B, K, D)
+        embedding = (time_embedding[:, None] + frequency_embedding).flatten(0, 1)  # (B*K, D)
 
         condition = self.image_encoder(image.to(self.dtype))  # (B, C_img, h, w)
         if condition_mask is not None:
@@ -292,10 +318,31 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         output = hidden.reshape(batch, num_frequencies, -1, height, width)
         return FrequencyUNetOutput(sample=output) if return_dict else (output,)
 
-    def _check_inputs(self, sample: torch.Tensor, image: torch.Tensor, condition_mask: torch.Tensor | None) -> None:
+    def _check_inputs(
+        self,
+        sample: torch.Tensor,
+        image: torch.Tensor,
+        condition_mask: torch.Tensor | None,
+        frequency_indices: torch.Tensor | None,
+    ) -> None:
         config = self.config
-        expected = f"(B, {config.num_frequencies}, {config.latent_channels}, h, w)"
-        if sample.ndim != 5 or sample.shape[1:3] != (config.num_frequencies, config.latent_channels):
+        num_slices = config.num_frequencies
+        if frequency_indices is not None:
+            if self.frequency_layers:
+                raise GIDInputError("frequency_indices select slices of a per-slice model; this one attends across K")
+            if (
+                frequency_indices.ndim != 2
+                or frequency_indices.dtype != torch.long
+                or frequency_indices.shape[0] != sample.shape[0]
+                or bool(((frequency_indices < 0) | (frequency_indices >= config.num_frequencies)).any())
+            ):
+                raise GIDInputError(
+                    f"frequency_indices must be a (B, K') long tensor of indices in [0, {config.num_frequencies}), "
+                    f"got {frequency_indices.dtype} of shape {tuple(frequency_indices.shape)}"
+                )
+            num_slices = frequency_indices.shape[1]
+        expected = f"(B, {num_slices}, {config.latent_channels}, h, w)"
+        if sample.ndim != 5 or sample.shape[1:3] != (num_slices, config.latent_channels):
             raise GIDInputError(f"sample must have shape {expected}, got {tuple(sample.shape)}")
         batch, _, _, height, width = sample.shape
         factor = self.latent_downsampling

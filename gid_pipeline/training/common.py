@@ -67,6 +67,11 @@ class TrainConfig:
     condition_dropout: probability of dropping the image condition (classifier-free guidance).
     ema_decay: EMA of the weights (diffusers' decay warmup min(decay, (1 + n) / (10 + n)) applies).
     scale_batches: VAE only, batches used to measure the latent std for the scaling factor.
+    slices_per_sample: train on this many randomly chosen frequency slices of each sample instead of all K (VAE;
+        U-Net stage 1, whose slices are independent). Unbiased, and K / slices_per_sample times more images per
+        unit of compute: what makes CPU training affordable. None: all K.
+    crop_size: VAE only: train on random crop_size x crop_size crops of each slice (fully convolutional, so it
+        then runs at any size). A multiple of the VAE's downsampling; None: whole slices.
     """
 
     model: str
@@ -94,6 +99,8 @@ class TrainConfig:
     num_workers: int = 2
     shuffle_buffer: int = 256
     scale_batches: int = 8
+    slices_per_sample: int | None = None
+    crop_size: int | None = None
 
     def __post_init__(self) -> None:
         checks = (
@@ -111,6 +118,10 @@ class TrainConfig:
             (self.learning_rate > 0 and self.warmup_steps >= 0 and self.num_workers >= 0, "bad lr/warmup/workers"),
             (0.0 <= self.condition_dropout < 1.0, f"condition dropout must be in [0, 1), got {self.condition_dropout}"),
             (0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}"),
+            (self.slices_per_sample is None or self.slices_per_sample >= 1,
+             f"slices_per_sample must be >= 1, got {self.slices_per_sample}"),
+            (self.crop_size is None or (self.model == "vae" and self.crop_size >= 8),
+             f"crop_size is a VAE option and must be >= 8, got {self.crop_size}"),
         )  # fmt: skip
         for ok, message in checks:
             if not ok:
@@ -327,6 +338,42 @@ def train_loop(
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_checkpoint(accelerator, output, step + 1)
     bar.close()
+
+
+def random_slices(
+    spectrum: torch.Tensor, count: int | None, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick ``count`` distinct frequency slices of each sample, uniformly at random.
+
+    Args:
+        spectrum: (B, K, C, H, W).
+        count: slices per sample, <= K; None keeps all K in order.
+
+    Returns:
+        (B, count, C, H, W) slices and (B, count) long indices of their frequencies.
+    """
+    batch, num_frequencies = spectrum.shape[:2]
+    if count is None:
+        return spectrum, torch.arange(num_frequencies).expand(batch, -1)
+    if count > num_frequencies:
+        raise GIDInputError(f"slices_per_sample {count} exceeds the data's K = {num_frequencies}")
+    indices = torch.rand(batch, num_frequencies, generator=generator).argsort(dim=1)[:, :count]
+    gather = indices.to(spectrum.device).view(batch, count, 1, 1, 1).expand(-1, -1, *spectrum.shape[2:])
+    return spectrum.gather(1, gather), indices
+
+
+def random_crops(images: torch.Tensor, size: int | None, generator: torch.Generator) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, size, size): one uniformly placed crop per image (None or a size >= H, W: as is)."""
+    height, width = images.shape[-2:]
+    if size is None or (size >= height and size >= width):
+        return images
+    if size > height or size > width:
+        raise GIDInputError(f"crop_size {size} does not fit the data's {width}x{height} slices")
+    tops = torch.randint(height - size + 1, (images.shape[0],), generator=generator).tolist()
+    lefts = torch.randint(width - size + 1, (images.shape[0],), generator=generator).tolist()
+    # A loop over the N crops (not over pixels): each is one strided view.
+    return torch.stack([image[:, top : top + size, left : left + size] for image, top, left in zip(
+        images, tops, lefts, strict=True)])  # fmt: skip
 
 
 def ema_copy(model: torch.nn.Module, ema: EMAModel) -> torch.nn.Module:

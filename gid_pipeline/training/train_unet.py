@@ -25,6 +25,7 @@ from .common import (
     make_ema,
     make_optimizer,
     open_training_data,
+    random_slices,
     save_normalizer,
     start_run,
     train_loop,
@@ -112,6 +113,8 @@ def train_unet(config: TrainConfig, resume: bool = False) -> Path:
             f"the data has K = {dataset.num_frequencies} frequencies, the VAE's normaliser K = "
             f"{normalizer.num_frequencies}"
         )
+    if config.slices_per_sample is not None and config.stage != "per_slice":
+        raise GIDInputError("slices_per_sample is for stage 1: frequency attention needs all K slices together")
     model = build_unet(config, vae, dataset.num_frequencies)
     _check_size(dataset.size, vae, model)
     start_run(config, resume)
@@ -126,14 +129,17 @@ def train_unet(config: TrainConfig, resume: bool = False) -> Path:
     def loss_fn(unet: nn.Module, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         device = accelerator.device
         with torch.no_grad():
-            spectrum = normalizer.normalize(batch["spectrum"]).to(device)
-            latents = encode_spectrum(vae, spectrum, sample_posterior=True, generator=generator).float()
+            normalized = normalizer.normalize(batch["spectrum"])  # per-frequency scales: before picking slices
+            spectrum, frequencies = random_slices(normalized, config.slices_per_sample, generator)
+            latents = encode_spectrum(vae, spectrum.to(device), sample_posterior=True, generator=generator).float()
         batch_size = latents.shape[0]
         noise = torch.randn(latents.shape, generator=generator).to(device)
         timesteps = torch.randint(scheduler.config.num_train_timesteps, (batch_size,), generator=generator).to(device)
         keep = (torch.rand(batch_size, generator=generator) >= config.condition_dropout).to(device)
         image = batch["image"].to(device) * 2.0 - 1.0
-        prediction = unet(scheduler.add_noise(latents, noise, timesteps), timesteps, image, keep).sample
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        selected = None if config.slices_per_sample is None else frequencies.to(device)
+        prediction = unet(noisy, timesteps, image, keep, frequency_indices=selected).sample
         return denoising_loss(prediction.float(), scheduler, latents, noise, timesteps), {}
 
     train_loop(config, accelerator, model, optimizer, lr_scheduler, ema, dataset, loss_fn, resume)
@@ -141,7 +147,11 @@ def train_unet(config: TrainConfig, resume: bool = False) -> Path:
     accelerator.wait_for_everyone()
     output = Path(config.output)
     if accelerator.is_main_process:
-        ema_copy(accelerator.unwrap_model(model), ema).save_pretrained(output / "unet")
+        final = ema_copy(accelerator.unwrap_model(model), ema)
+        final.register_to_config(
+            normalization_scales=list(normalizer.scales), normalization_percentile=normalizer.percentile
+        )
+        final.save_pretrained(output / "unet")
         save_normalizer(normalizer, output / "unet")
         scheduler.save_pretrained(output / "scheduler")
     accelerator.wait_for_everyone()

@@ -21,6 +21,8 @@ from .common import (
     make_ema,
     make_optimizer,
     open_training_data,
+    random_crops,
+    random_slices,
     save_normalizer,
     start_run,
     train_loop,
@@ -82,13 +84,17 @@ def train_vae(config: TrainConfig, resume: bool = False) -> Path:
     except TypeError as error:
         raise GIDInputError(f"bad VAE model_config: {error}") from None
     _check_vae(vae, dataset.size)
+    if config.crop_size is not None and config.crop_size % vae_downsampling(vae):
+        raise GIDInputError(f"crop_size {config.crop_size} must be a multiple of {vae_downsampling(vae)}")
     start_run(config, resume)
     optimizer, lr_scheduler = make_optimizer(list(vae.parameters()), config)
     ema = make_ema(vae, config, accelerator)
     objective, optimizer, lr_scheduler = accelerator.prepare(_VAEObjective(vae), optimizer, lr_scheduler)
 
     def loss_fn(model: nn.Module, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
-        slices = normalizer.normalize(batch["spectrum"]).flatten(0, 1).to(accelerator.device)  # K into the batch
+        spectrum, _ = random_slices(normalizer.normalize(batch["spectrum"]), config.slices_per_sample, generator)
+        slices = random_crops(spectrum.flatten(0, 1), config.crop_size, generator)
+        slices = slices.to(accelerator.device)  # K into the batch
         reconstruction, mean, logvar = model(slices, generator)
         loss = spectral_vae_loss(reconstruction.float(), slices, mean.float(), logvar.float())
         return loss.total, {"l1": loss.l1, "gradient": loss.gradient, "kl": loss.kl}
