@@ -6,11 +6,13 @@ from gid_pipeline.errors import GIDInputError
 from gid_pipeline.models import (
     FrequencyAttention,
     FrequencyUNet,
+    PoolingSpectralAutoencoder,
     decode_latents,
     denoising_loss,
     diffusion_target,
     encode_spectrum,
     kl_divergence,
+    load_spectral_autoencoder,
     make_spectral_vae,
     multiscale_gradient_loss,
     spectral_vae_loss,
@@ -131,6 +133,43 @@ def test_vae_loss_is_zero_for_perfect_reconstruction_and_positive_otherwise():
     noisy = spectral_vae_loss(target + 0.1 * torch.randn_like(target), target, mean + 1.0, logvar)
     assert noisy.l1 > 0 and noisy.gradient > 0 and noisy.kl > 0
     assert torch.isclose(noisy.total, noisy.l1 + 0.2 * noisy.gradient + 1e-6 * noisy.kl)
+
+
+def test_pooling_autoencoder_averages_cells_and_interpolates(tmp_path):
+    autoencoder = PoolingSpectralAutoencoder()
+    y, x = torch.meshgrid(torch.arange(32.0), torch.arange(48.0), indexing="ij")
+    ramp = (0.5 * x - 0.25 * y + 1.0).expand(2, 4, -1, -1)  # a linear field, in every channel
+    spectrum = ramp.unsqueeze(0)  # (B=1, K=2, 4, 32, 48)
+    latents = encode_spectrum(autoencoder, spectrum)
+    assert latents.shape == (1, 2, 4, 4, 6)
+    # The cell average of a linear field is its value at the cell centre, and bilinear interpolation between cell
+    # centres reproduces the field wherever it does not extrapolate (inside the outermost centres).
+    cells = ramp[0, 0].unfold(0, 8, 8).unfold(1, 8, 8).mean((-1, -2))
+    torch.testing.assert_close(latents[0, 0, 0], cells)
+    decoded = decode_latents(autoencoder, latents)
+    torch.testing.assert_close(decoded[0, :, :, 4:28, 4:44], spectrum[0, :, :, 4:28, 4:44], rtol=1e-5, atol=1e-5)
+    posterior = autoencoder.encode(spectrum[0]).latent_dist
+    torch.testing.assert_close(posterior.sample(torch.Generator().manual_seed(1)), posterior.mode())
+    autoencoder.register_to_config(scaling_factor=2.5)
+    autoencoder.save_pretrained(tmp_path)
+    loaded = load_spectral_autoencoder(tmp_path)
+    assert isinstance(loaded, PoolingSpectralAutoencoder) and loaded.config.scaling_factor == 2.5
+    assert vae_downsampling(loaded) == 8
+    torch.testing.assert_close(encode_spectrum(loaded, spectrum), 2.5 * latents)
+    with pytest.raises(GIDInputError, match="multiples of 8"):
+        loaded.encode(torch.zeros(1, 4, 30, 48))
+    with pytest.raises(GIDInputError, match="latent_channels"):
+        PoolingSpectralAutoencoder(latent_channels=8)
+
+
+def test_load_spectral_autoencoder_names_what_is_wrong(tmp_path):
+    with pytest.raises(GIDInputError, match=r"config\.json"):
+        load_spectral_autoencoder(tmp_path)
+    (tmp_path / "config.json").write_text('{"_class_name": "UNet2DModel"}')
+    with pytest.raises(GIDInputError, match="UNet2DModel"):
+        load_spectral_autoencoder(tmp_path)
+    make_spectral_vae(**TINY_VAE).save_pretrained(tmp_path / "kl")
+    assert type(load_spectral_autoencoder(tmp_path / "kl")).__name__ == "AutoencoderKL"
 
 
 def test_multiscale_gradient_loss_definition():

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from gid_pipeline.cli import main
 from gid_pipeline.data import SampleConfig, prepare_procedural_dataset
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.models import FrequencyUNet
+from gid_pipeline.models import FrequencyUNet, PoolingSpectralAutoencoder, load_spectral_autoencoder
 from gid_pipeline.spectral import SpectralNormalizer
 from gid_pipeline.training import TrainConfig, read_losses, train_unet, train_vae
 from gid_pipeline.training.common import random_crops, random_slices
@@ -149,6 +149,21 @@ def test_subset_training_of_both_models(data, trained_vae, tmp_path):
         unet_config(data, tmp_path / "bad", trained_vae / "vae", crop_size=16)
 
 
+def test_pooling_autoencoder_export_trains_a_unet(data, tmp_path):
+    """model_config {"autoencoder": "pooling"} exports the fixed autoencoder with a fitted latent scale, and a U-Net
+    trains on its latents."""
+    export = train_vae(vae_config(data, tmp_path / "pool", model_config={"autoencoder": "pooling"}))
+    autoencoder = load_spectral_autoencoder(export)
+    assert isinstance(autoencoder, PoolingSpectralAutoencoder)
+    assert autoencoder.config.scaling_factor != 1.0 and 0.05 < autoencoder.config.scaling_factor < 50
+    stats = SpectralNormalizer.load(data / "normalization.json")
+    assert SpectralNormalizer.load(export / "normalization.json") == stats
+    train_unet(unet_config(data, tmp_path / "unet", export, steps=2, slices_per_sample=2))
+    assert len(read_losses(tmp_path / "unet")) == 2
+    with pytest.raises(GIDInputError, match="pooling autoencoder"):
+        train_vae(vae_config(data, tmp_path / "bad", model_config={"autoencoder": "pooling", "width": 3}))
+
+
 def test_unet_export_loads_with_its_scheduler(stage1):
     losses = read_losses(stage1)
     assert len(losses) == 3 and all(math.isfinite(r["loss"]) for r in losses)
@@ -194,7 +209,7 @@ def test_bad_inputs_fail_before_training(data, trained_vae, stage1, tmp_path):
     corrupt = tmp_path / "corrupt"
     shutil.copytree(trained_vae / "vae", corrupt)
     (corrupt / "diffusion_pytorch_model.safetensors").write_bytes(b"not a checkpoint")
-    with pytest.raises(GIDInputError, match="cannot load the VAE"):
+    with pytest.raises(GIDInputError, match="cannot load the autoencoder"):
         train_unet(unet_config(data, tmp_path / "e", corrupt))
     with pytest.raises(GIDInputError, match="stage-1"):
         train_unet(unet_config(data, tmp_path / "f", trained_vae / "vae", stage="frequency_attention",

@@ -9,15 +9,24 @@ from .losses import (
     multiscale_gradient_loss,
     spectral_vae_loss,
 )
+from .pooling_autoencoder import PoolingSpectralAutoencoder
 from .render_losses import gradient_l1, render_loss, ssim
 from .renderer import SplatRenderer
-from .spectral_vae import SPECTRAL_VAE_CONFIG, decode_latents, encode_spectrum, make_spectral_vae, vae_downsampling
+from .spectral_vae import (
+    SPECTRAL_VAE_CONFIG,
+    decode_latents,
+    encode_spectrum,
+    load_spectral_autoencoder,
+    make_spectral_vae,
+    vae_downsampling,
+)
 
 __all__ = [
     "SPECTRAL_VAE_CONFIG",
     "FrequencyAttention",
     "FrequencyUNet",
     "FrequencyUNetOutput",
+    "PoolingSpectralAutoencoder",
     "SplatRenderer",
     "VAELoss",
     "decode_latents",
@@ -26,6 +35,7 @@ __all__ = [
     "encode_spectrum",
     "gradient_l1",
     "kl_divergence",
+    "load_spectral_autoencoder",
     "make_spectral_vae",
     "multiscale_gradient_loss",
     "render_loss",

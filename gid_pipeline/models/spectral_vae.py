@@ -12,10 +12,14 @@ of unit variance, and save the VAE again.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
 from diffusers import AutoencoderKL
 
 from ..errors import GIDInputError
+from .pooling_autoencoder import PoolingSpectralAutoencoder
 
 # Four blocks = three x2 downsamplings: 256x160 -> 32x20. Narrow, one resnet per block, because the decoder runs
 # up to full resolution for each of the K slices of every sample: 4.9 GFLOP per 256x160 slice here, 19.4 with
@@ -39,9 +43,31 @@ def make_spectral_vae(**overrides) -> AutoencoderKL:
     return AutoencoderKL(**{**SPECTRAL_VAE_CONFIG, **overrides})
 
 
-def vae_downsampling(vae: AutoencoderKL) -> int:
-    """Spatial factor between a slice and its latent: 2 ** (number of blocks - 1), 8 by default."""
+def vae_downsampling(vae: AutoencoderKL | PoolingSpectralAutoencoder) -> int:
+    """Spatial factor between a slice and its latent: 2 ** (number of blocks - 1) for AutoencoderKL (8 by
+    default), the cell size for the pooling autoencoder."""
+    if isinstance(vae, PoolingSpectralAutoencoder):
+        return vae.config.downsampling
     return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+# The autoencoders a checkpoint's vae/ may hold, by the class name in its config.json.
+SPECTRAL_AUTOENCODERS = {cls.__name__: cls for cls in (AutoencoderKL, PoolingSpectralAutoencoder)}
+
+
+def load_spectral_autoencoder(directory: str | Path) -> AutoencoderKL | PoolingSpectralAutoencoder:
+    """The spectral autoencoder saved in ``directory`` (either kind), or a GIDInputError naming what is wrong."""
+    config_path = Path(directory) / "config.json"
+    try:
+        name = json.loads(config_path.read_text()).get("_class_name")
+    except (OSError, json.JSONDecodeError, AttributeError) as error:
+        raise GIDInputError(f"{directory} holds no readable autoencoder config.json: {error}") from None
+    if name not in SPECTRAL_AUTOENCODERS:
+        raise GIDInputError(f"{config_path} names {name!r}, not one of {sorted(SPECTRAL_AUTOENCODERS)}")
+    try:
+        return SPECTRAL_AUTOENCODERS[name].from_pretrained(directory)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise GIDInputError(f"cannot load the autoencoder from {directory}: {error}") from None
 
 
 def encode_spectrum(

@@ -15,7 +15,7 @@ from diffusers import AutoencoderKL, DDPMScheduler
 from torch import nn
 
 from ..errors import GIDInputError
-from ..models import FrequencyUNet, denoising_loss, encode_spectrum, vae_downsampling
+from ..models import FrequencyUNet, denoising_loss, encode_spectrum, load_spectral_autoencoder, vae_downsampling
 from ..spectral import SpectralNormalizer
 from .common import (
     NORMALIZATION_NAME,
@@ -51,10 +51,7 @@ def load_vae(directory: str | Path) -> tuple[AutoencoderKL, SpectralNormalizer]:
     stats = directory / NORMALIZATION_NAME
     if not stats.is_file():
         raise GIDInputError(f"{directory} is not a trained VAE export: {NORMALIZATION_NAME} is missing")
-    try:
-        vae = AutoencoderKL.from_pretrained(directory)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise GIDInputError(f"cannot load the VAE from {directory}: {error}") from None
+    vae = load_spectral_autoencoder(directory)
     if vae.config.scaling_factor == 1.0:
         raise GIDInputError(f"the VAE in {directory} has no fitted scaling_factor (1.0); export it with gid train vae")
     return vae.requires_grad_(False).eval(), SpectralNormalizer.load(stats)

@@ -11,7 +11,13 @@ from torch import nn
 
 from ..data import SpectralShardDataset, collate
 from ..errors import GIDInputError
-from ..models import encode_spectrum, make_spectral_vae, spectral_vae_loss, vae_downsampling
+from ..models import (
+    PoolingSpectralAutoencoder,
+    encode_spectrum,
+    make_spectral_vae,
+    spectral_vae_loss,
+    vae_downsampling,
+)
 from ..spectral import SpectralNormalizer
 from .common import (
     TrainConfig,
@@ -42,6 +48,20 @@ class _VAEObjective(nn.Module):
         return self.vae.decode(latents).sample, posterior.mean, posterior.logvar
 
 
+# The KL weight is tiny (1e-6), so nothing but the reconstruction's weak gradient would shrink a posterior that
+# starts at N(mean, 1): for hundreds of steps the decoder then sees latents drowned in noise and learns only the
+# mean slice (measured: after 250 steps its L1 was worse than predicting zero). Start the variance small instead.
+INITIAL_POSTERIOR_LOGVAR = -6.0
+
+
+def initialise_posterior_variance(vae: AutoencoderKL, logvar: float = INITIAL_POSTERIOR_LOGVAR) -> None:
+    """Make a fresh VAE's posterior log-variance start near ``logvar`` (std exp(logvar / 2)) everywhere."""
+    latent = vae.config.latent_channels
+    with torch.no_grad():
+        vae.quant_conv.weight[latent:].mul_(0.01)
+        vae.quant_conv.bias[latent:].fill_(logvar)
+
+
 def _check_vae(vae: AutoencoderKL, size: tuple[int, int]) -> None:
     """The data must fit the VAE: 4-channel slices of a size divisible by its downsampling."""
     factor = vae_downsampling(vae)
@@ -57,7 +77,7 @@ def latent_scaling_factor(
     batch_size: int, seed: int,
 ) -> float:
     """1 / std of posterior samples of the training latents (the data without augmentation), over num_batches."""
-    device = next(vae.parameters()).device
+    device = vae.device
     generator = torch.Generator().manual_seed(seed)
     items = iter(dataset)
     latents = []
@@ -68,22 +88,46 @@ def latent_scaling_factor(
     return 1.0 / torch.cat(latents).std().item()
 
 
+def export_pooling_autoencoder(config: TrainConfig, normalizer: SpectralNormalizer) -> Path:
+    """The fixed pooling autoencoder instead of a trained VAE (model_config {"autoencoder": "pooling"[,
+    "downsampling": 8]}): nothing to optimise, only its scaling_factor to fit; exported to OUTPUT/vae."""
+    options = {key: value for key, value in config.model_config.items() if key != "autoencoder"}
+    try:
+        autoencoder = PoolingSpectralAutoencoder(**options)
+    except TypeError as error:
+        raise GIDInputError(f"bad pooling autoencoder model_config: {error}") from None
+    plain = SpectralShardDataset(config.data, config.weights, shuffle=True, repeat=True, seed=config.seed + 1)
+    if plain.size[0] % autoencoder.config.downsampling or plain.size[1] % autoencoder.config.downsampling:
+        raise GIDInputError(f"data size {plain.size} is not a multiple of {autoencoder.config.downsampling}")
+    start_run(config, resume=False)
+    factor = latent_scaling_factor(autoencoder, plain, normalizer, config.scale_batches, config.batch_size, config.seed)
+    autoencoder.register_to_config(scaling_factor=factor)
+    export = Path(config.output) / "vae"
+    autoencoder.save_pretrained(export)
+    save_normalizer(normalizer, export)
+    return export
+
+
 def train_vae(config: TrainConfig, resume: bool = False) -> Path:
     """Train the VAE described by ``config``; returns the export directory OUTPUT/vae.
 
     The export holds the EMA weights with ``scaling_factor`` = 1 / std of training latents, and the
-    normalization.json the spectra were normalised with.
+    normalization.json the spectra were normalised with. With model_config {"autoencoder": "pooling"} the export
+    is the fixed PoolingSpectralAutoencoder instead (see export_pooling_autoencoder).
     """
     if config.model != "vae":
         raise GIDInputError(f"train_vae needs a config with model 'vae', got {config.model!r}")
     accelerator = make_accelerator(config)
     dataset = open_training_data(config, accelerator)
     normalizer = data_normalizer(dataset)
+    if config.model_config.get("autoencoder") == "pooling":
+        return export_pooling_autoencoder(config, normalizer)
     try:
         vae = make_spectral_vae(**config.model_config)  # after set_seed: the same weights on every rank
     except TypeError as error:
         raise GIDInputError(f"bad VAE model_config: {error}") from None
     _check_vae(vae, dataset.size)
+    initialise_posterior_variance(vae)
     if config.crop_size is not None and config.crop_size % vae_downsampling(vae):
         raise GIDInputError(f"crop_size {config.crop_size} must be a multiple of {vae_downsampling(vae)}")
     start_run(config, resume)
