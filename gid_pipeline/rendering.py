@@ -1,12 +1,14 @@
 """Image-based rendering of a motion texture: softmax-splat the picture into every frame, then fill the holes.
 
 This is the pixel-level renderer (the paper's renderer without its learned feature pyramid): exact where nothing
-moves, and what the loop and poke paths use until a learned renderer is given.
+moves, and what the loop and poke paths use unless a learned renderer (models.renderer.SplatRenderer) is given to
+``iter_loop_frames``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +17,9 @@ from .errors import GIDInputError
 from .inpainting import pull_push_fill
 from .spectral import resize_spectrum, spectrum_to_motion
 from .splatting import DEFAULT_CHUNK_SIZE, SplatMode, motion_metric, splat
+
+if TYPE_CHECKING:  # the learned renderer pulls in diffusers; the pixel path and the CLI do not need it
+    from .models.renderer import SplatRenderer
 
 # Softmax log-weight given to the fastest-moving pixels (99th percentile of W): they outweigh still ones by e^10.
 DEFAULT_SHARPNESS = 10.0
@@ -117,6 +122,7 @@ def iter_loop_frames(
     sharpness: float = DEFAULT_SHARPNESS,
     fill_holes: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    renderer: SplatRenderer | None = None,
 ) -> Iterator[torch.Tensor]:
     """Render a seamless loop chunk by chunk, so memory stays bounded at any resolution.
 
@@ -128,22 +134,42 @@ def iter_loop_frames(
         spectrum: (K, 4, h, w) pixels, resized to the image (same aspect ratio) with displacements scaled.
         num_frames: frames in one period of the loop.
         motion_scale: multiplies every displacement (amplitude control; 0 gives a still video).
+        mode, sharpness, fill_holes: the pixel renderer's splatting mode, softmax sharpness (softmax_metric) and
+            hole filling; ignored with a learned renderer.
+        renderer: a learned SplatRenderer (on any device and dtype: the frames are rendered there and come back
+            on the image's device as float32), or None for pixel-level splatting. Its metric is W itself, in
+            pixels (it applies its own learned temperature). A frame whose motion is zero everywhere (frame 0,
+            every frame at motion_scale 0) is the image itself, exactly, with either renderer.
 
     Yields:
         (n, 3, H, W) float frames in [0, 1], n <= chunk_size, in order.
     """
     if num_frames < 1:
         raise GIDInputError(f"num_frames must be >= 1, got {num_frames}")
+    if chunk_size < 1:
+        raise GIDInputError(f"chunk_size must be >= 1, got {chunk_size}")
     height, width = image.shape[-2:]
-    spectrum = fit_spectrum_to_image(spectrum.to(image.device, torch.float32), height, width) * motion_scale
+    device = image.device if renderer is None else renderer.device
+    spectrum = fit_spectrum_to_image(spectrum.to(device, torch.float32), height, width) * motion_scale
     # W(p) averages |F_t| over the whole loop, so it is known before the first frame is rendered.
     magnitude = loop_motion_magnitude(spectrum, num_frames)
-    metric = softmax_metric(magnitude, sharpness) if mode == "softmax" else magnitude.unsqueeze(0)
+    if renderer is None:
+        metric = softmax_metric(magnitude, sharpness) if mode == "softmax" else magnitude.unsqueeze(0)
+    else:
+        source, metric = image.to(device, torch.float32).unsqueeze(0), magnitude.unsqueeze(0)
+        with torch.inference_mode():
+            features = renderer.encode(source)  # once for the whole loop
     for start in range(0, num_frames, chunk_size):
         times = torch.arange(start, min(start + chunk_size, num_frames), dtype=torch.float64)
         motion = spectrum_to_motion(spectrum, num_frames, frame_indices=times)
-        frames = render_frames(image, motion, metric, mode, fill_holes)
-        yield frames.clamp_(0.0, 1.0)
+        if renderer is None:
+            yield render_frames(image, motion, metric, mode, fill_holes).clamp_(0.0, 1.0)
+            continue
+        with torch.inference_mode():
+            frames = renderer.render(source, features, motion, metric)
+            still = motion.flatten(1).abs().amax(dim=1) == 0
+            frames = torch.where(still.view(-1, 1, 1, 1), source, frames)
+        yield frames.to(image.device, torch.float32)
 
 
 def render_loop(image: torch.Tensor, spectrum: torch.Tensor, num_frames: int, **kwargs) -> torch.Tensor:

@@ -1,9 +1,10 @@
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.models.render_losses import gradient_l1, render_loss, ssim
-from gid_pipeline.models.renderer import SplatRenderer, resize_flow
+from gid_pipeline.models.render_losses import VGGPerceptual, gradient_l1, render_loss, render_loss_terms, ssim
+from gid_pipeline.models.renderer import DEFAULT_SCALE_CHANNELS, SplatRenderer, resize_flow
 from gid_pipeline.rendering import render_frames
 from gid_pipeline.splatting import motion_metric
 
@@ -248,3 +249,65 @@ def test_bad_loss_inputs_raise():
         render_loss(torch.rand(1, 3, 20, 20), torch.rand(1, 3, 20, 21))
     with pytest.raises(GIDInputError):
         ssim(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8))
+
+
+def test_render_with_precomputed_features_equals_forward():
+    model, image, flow = make_model(trained=True), smooth_image(), random_flow(3)
+    with torch.no_grad():
+        features = model.encode(image)
+        torch.testing.assert_close(model.render(image, features, flow, metric_of(flow)),
+                                   model(image, flow, metric_of(flow)), rtol=0, atol=0)  # fmt: skip
+        with pytest.raises(GIDInputError, match="encode"):
+            model.render(image, features[:2], flow, metric_of(flow))
+
+
+def test_default_config_has_four_scales_and_is_the_pixel_renderer_untrained():
+    model = SplatRenderer()
+    assert model.config.scale_channels == DEFAULT_SCALE_CHANNELS and len(model.decoder) == 4
+    image, flow = smooth_image(), random_flow(2)
+    with torch.no_grad():
+        frames = model(image, flow, metric_of(flow))
+    torch.testing.assert_close(frames, render_frames(image[0], flow, 2.0 * metric_of(flow)), rtol=0, atol=1e-6)
+
+
+def test_loss_terms_add_up_to_the_loss():
+    image, other = smooth_image(seed=0), smooth_image(seed=1)
+    terms = render_loss_terms(other, image, ssim_weight=0.5, gradient_weight=2.0)
+    torch.testing.assert_close(terms.total, terms.l1 + 0.5 * (1 - terms.ssim) + 2.0 * terms.gradient)
+    torch.testing.assert_close(terms.total, render_loss(other, image, ssim_weight=0.5, gradient_weight=2.0))
+    assert terms.perceptual is None
+
+
+def vgg_file(tmp_path, prefix: str = "features.") -> str:
+    """Random VGG-16 'features' weights in torchvision's layout, with one extra deeper layer to be ignored."""
+    generator = torch.Generator().manual_seed(0)
+    state, channels, index = {}, 3, 0
+    for spec in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512):
+        if spec == "M":
+            index += 1
+            continue
+        state[f"{prefix}{index}.weight"] = torch.randn(spec, channels, 3, 3, generator=generator) * 0.05
+        state[f"{prefix}{index}.bias"] = torch.zeros(spec)
+        channels, index = spec, index + 2
+    path = tmp_path / "vgg16.safetensors"
+    save_file(state, path)
+    return path
+
+
+@pytest.mark.parametrize("prefix", ["features.", ""])
+def test_vgg_perceptual_term_loads_local_weights(tmp_path, prefix):
+    perceptual = VGGPerceptual.from_file(vgg_file(tmp_path, prefix))
+    image, other = smooth_image(seed=0), smooth_image(seed=1)
+    assert perceptual(image, image).item() == 0.0
+    assert perceptual(other, image).item() > 0.0
+    terms = render_loss_terms(other, image, perceptual=perceptual, perceptual_weight=0.1)
+    torch.testing.assert_close(terms.total, render_loss(other, image) + 0.1 * terms.perceptual)
+    assert not any(parameter.requires_grad for parameter in perceptual.parameters())
+
+
+def test_vgg_perceptual_refuses_missing_or_foreign_weights(tmp_path):
+    with pytest.raises(GIDInputError, match="do not exist"):
+        VGGPerceptual.from_file(tmp_path / "absent.safetensors")
+    save_file({"conv.weight": torch.zeros(1)}, tmp_path / "other.safetensors")
+    with pytest.raises(GIDInputError, match="not VGG-16"):
+        VGGPerceptual.from_file(tmp_path / "other.safetensors")

@@ -5,6 +5,7 @@ import torch
 
 from gid_pipeline.errors import GIDInputError
 from gid_pipeline.inpainting import pull_push_fill
+from gid_pipeline.models.renderer import SplatRenderer
 from gid_pipeline.rendering import (
     fit_spectrum_to_image,
     iter_loop_frames,
@@ -14,6 +15,8 @@ from gid_pipeline.rendering import (
     softmax_metric,
 )
 from gid_pipeline.spectral import motion_to_spectrum, spectrum_to_motion
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def swaying_spectrum(height=40, width=48, num_frames=30, amplitude_px=2.0) -> torch.Tensor:
@@ -107,3 +110,58 @@ def test_render_frames_size_mismatch():
 def test_bad_frame_count():
     with pytest.raises(GIDInputError, match="num_frames"):
         render_loop(torch.rand(3, 40, 48), swaying_spectrum(), 0)
+
+
+def tiny_renderer(trained: bool = True, seed: int = 0) -> SplatRenderer:
+    """A tiny learned renderer; trained replaces the zero output layer by small random weights."""
+    torch.manual_seed(seed)
+    model = SplatRenderer(scale_channels=(4, 8, 8)).eval()
+    if trained:
+        torch.nn.init.normal_(model.conv_out.weight, std=0.05)
+        torch.nn.init.normal_(model.conv_out.bias, std=0.05)
+    return model
+
+
+def test_learned_renderer_loop_starts_at_the_image_and_keeps_shapes():
+    image, spectrum = torch.rand(3, 40, 48), swaying_spectrum()
+    frames = render_loop(image, spectrum, 30, renderer=tiny_renderer())
+    assert frames.shape == (30, 3, 40, 48) and frames.dtype == torch.float32
+    assert torch.equal(frames[0], image)  # F_0 = 0 is pinned: frame 0 is the image, exactly
+    assert frames.min() >= 0 and frames.max() <= 1
+    assert (frames[7] - image).abs().max() > 0.05
+
+
+def test_learned_renderer_loop_chunking_is_invisible():
+    image, spectrum, renderer = torch.rand(3, 40, 48), swaying_spectrum(), tiny_renderer()
+    chunks = list(iter_loop_frames(image, spectrum, 30, chunk_size=7, renderer=renderer))
+    assert [c.shape[0] for c in chunks] == [7, 7, 7, 7, 2]
+    whole = render_loop(image, spectrum, 30, chunk_size=30, renderer=renderer)
+    torch.testing.assert_close(torch.cat(chunks), whole, rtol=0, atol=1e-5)
+
+
+def test_learned_renderer_loop_renders_each_frame_with_the_model():
+    image, spectrum, renderer = torch.rand(3, 40, 48), swaying_spectrum(), tiny_renderer()
+    frames = render_loop(image, spectrum, 30, motion_scale=1.5, renderer=renderer)
+    motion = spectrum_to_motion(1.5 * spectrum, 30, frame_indices=torch.tensor([4.0, 11.0]))
+    metric = loop_motion_magnitude(1.5 * spectrum, 30).unsqueeze(0)
+    with torch.no_grad():
+        expected = renderer(image.unsqueeze(0), motion, metric)
+    torch.testing.assert_close(frames[[4, 11]], expected, rtol=0, atol=1e-5)
+    # Untrained, the learned renderer is the pixel renderer with metric temperature * W.
+    untrained = render_loop(image, spectrum, 30, renderer=tiny_renderer(trained=False))
+    pixel = render_frames(image, spectrum_to_motion(spectrum, 30), 2.0 * loop_motion_magnitude(spectrum, 30)[None])
+    torch.testing.assert_close(untrained, pixel.clamp(0, 1), rtol=0, atol=1e-5)
+
+
+def test_learned_renderer_still_video_is_the_image():
+    image = torch.rand(3, 40, 48)
+    frames = render_loop(image, swaying_spectrum(), 30, motion_scale=0.0, renderer=tiny_renderer())
+    assert torch.equal(frames, image.expand_as(frames))
+
+
+def test_learned_renderer_in_bfloat16_gives_float32_frames_close_to_float32():
+    image, spectrum = torch.rand(3, 40, 48), swaying_spectrum()
+    full = render_loop(image, spectrum, 30, renderer=tiny_renderer())
+    half = render_loop(image, spectrum, 30, renderer=tiny_renderer().to(torch.bfloat16))
+    assert half.dtype == torch.float32
+    assert (half - full).abs().mean() < 0.02

@@ -13,12 +13,15 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import GIDInputError
-from . import data, motion, train
+from . import data, evaluate, generate, motion, space, train
 
 COMMAND_MODULES = (
     motion,
     data,
     train,
+    generate,
+    evaluate,
+    space,
 )
 
 

@@ -6,7 +6,11 @@ import argparse
 from pathlib import Path
 
 from ..errors import GIDInputError
-from .arguments import non_negative_float, positive_float, positive_int
+from .arguments import non_negative_float, positive_float, positive_int, size
+
+# The data entry that means procedural triples (gid train renderer); data.triples.PROCEDURAL, not imported here to
+# keep ``gid --help`` free of the training stack.
+PROCEDURAL = "procedural"
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -14,6 +18,7 @@ def _train(args: argparse.Namespace) -> None:
     import json
 
     from ..training import TrainConfig, train_unet, train_vae
+    from ..training.train_renderer import RendererTrainConfig, train_renderer
 
     # Precedence: the saved run (on --resume) < --config < options given on the command line.
     values = TrainConfig.load(args.output / "run.json") if args.resume and (args.output / "run.json").is_file() else {}
@@ -36,8 +41,17 @@ def _train(args: argparse.Namespace) -> None:
     if args.data:
         values["data"] = [str(path) for path in args.data]
     values.update(model=args.model, output=str(args.output))
-    config = TrainConfig.from_dict(values)
-    export = (train_vae if args.model == "vae" else train_unet)(config, resume=args.resume)
+    if args.model == "renderer":
+        for name in ("size", "clip_frames", "clip_fps", "reuse", "perceptual_weight"):
+            if getattr(args, name) is not None:
+                values[name] = list(args.size) if name == "size" else getattr(args, name)
+        if args.perceptual is not None:
+            values["perceptual"] = str(args.perceptual)
+        values.setdefault("data", [PROCEDURAL])
+        export = train_renderer(RendererTrainConfig.from_dict(values), resume=args.resume)
+    else:
+        config = TrainConfig.from_dict(values)
+        export = (train_vae if args.model == "vae" else train_unet)(config, resume=args.resume)
     print(f"wrote {export} (losses in {args.output / 'losses.jsonl'}, checkpoints in {args.output / 'checkpoints'})")
 
 
@@ -45,16 +59,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add train to the ``gid`` subcommands."""
     train = commands.add_parser(
         "train",
-        help="train the spectral VAE or the frequency U-Net on prepared datasets (accelerate)",
-        description="Train MODEL on one or more datasets from gid prepare-data and export the EMA weights to "
-        "OUTPUT/vae or OUTPUT/unet (with normalization.json; the U-Net also writes OUTPUT/scheduler). Options "
-        "override --config, which overrides the defaults; the run is saved as OUTPUT/run.json, losses as "
-        "OUTPUT/losses.jsonl, checkpoints under OUTPUT/checkpoints. Several GPUs: accelerate launch -m "
+        help="train the spectral VAE, the frequency U-Net or the renderer (accelerate)",
+        description="Train MODEL and export the EMA weights to OUTPUT/vae, OUTPUT/unet or OUTPUT/renderer (the VAE "
+        "and U-Net with normalization.json; the U-Net also writes OUTPUT/scheduler). vae and unet train on "
+        "datasets from gid prepare-data; renderer trains on (frame 0, frame t, flow, W) triples generated on the "
+        "fly from procedural scenes (--data procedural, the default) and/or folders of videos (--data DIR, DIS "
+        "flow). Options override --config, which overrides the defaults; the run is saved as OUTPUT/run.json, "
+        "losses as OUTPUT/losses.jsonl, checkpoints under OUTPUT/checkpoints. Several GPUs: accelerate launch -m "
         "gid_pipeline.cli train ...",
     )
-    train.add_argument("model", choices=("vae", "unet"), help="vae first, then unet with --vae OUTPUT/vae")
+    train.add_argument(
+        "model", choices=("vae", "unet", "renderer"), help="vae first, then unet with --vae OUTPUT/vae; renderer"
+    )
     train.add_argument("-o", "--output", type=Path, required=True, help="run directory (new, or with --resume)")
-    train.add_argument("--data", type=Path, action="append", help="dataset directory; repeat to mix several")
+    train.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        help=f"dataset directory; repeat to mix several (renderer: '{PROCEDURAL}' or a folder of videos)",
+    )
     train.add_argument(
         "--weights",
         type=lambda text: [positive_float(part) for part in text.split(",")],
@@ -89,4 +112,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--num-workers", type=int, help="DataLoader workers per process (2)")
     train.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="no flips or zoom")
+    train.add_argument("--size", type=size, help="renderer: triple size WIDTHxHEIGHT (256x160)")
+    train.add_argument("--clip-frames", type=positive_int, help="renderer: frames per clip; t is one of them (30)")
+    train.add_argument("--clip-fps", type=positive_float, help="renderer: their frame rate (6: 5-second clips)")
+    train.add_argument("--reuse", type=positive_int, help="renderer: training batches that share a clip (8)")
+    train.add_argument(
+        "--perceptual", type=Path, help="renderer: local VGG-16 weights (safetensors) for a perceptual loss term"
+    )
+    train.add_argument("--perceptual-weight", type=non_negative_float, help="renderer: its weight (0.1)")
     train.set_defaults(run=_train)

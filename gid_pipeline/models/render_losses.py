@@ -1,15 +1,21 @@
-"""Reconstruction losses for the learned renderer: L1, SSIM and image-gradient terms, plus a perceptual hook.
+"""Reconstruction losses for the learned renderer: L1, SSIM and image-gradient terms, plus an optional perceptual one.
 
-The paper adds a VGG perceptual loss; no pretrained VGG weights can be downloaded here, so ``render_loss`` takes
-any perceptual term as an optional callable and has none by default.
+The paper adds a VGG perceptual loss. Pretrained VGG weights cannot be downloaded at run time, so the term is
+optional: ``VGGPerceptual.from_file`` builds it from a local safetensors file of torchvision's VGG-16 ``features``
+weights (keys ``features.N.weight`` / ``features.N.bias``, or ``N.weight`` / ``N.bias``), and without one the loss
+has no perceptual term.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
 
 from ..errors import GIDInputError
 
@@ -61,6 +67,38 @@ def gradient_l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (error[..., :, 1:] - error[..., :, :-1]).abs().mean() + (error[..., 1:, :] - error[..., :-1, :]).abs().mean()
 
 
+@dataclass(frozen=True)
+class RenderLossTerms:
+    """The renderer loss and its unweighted terms, each a 0-d tensor (perceptual is None without that term)."""
+
+    total: torch.Tensor
+    l1: torch.Tensor
+    ssim: torch.Tensor
+    gradient: torch.Tensor
+    perceptual: torch.Tensor | None
+
+
+def render_loss_terms(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    ssim_weight: float = 1.0,
+    gradient_weight: float = 1.0,
+    perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    perceptual_weight: float = 1.0,
+) -> RenderLossTerms:
+    """render_loss with its terms (for logging); the SSIM term is reported as SSIM itself, 1 = identical."""
+    if prediction.shape != target.shape:
+        raise GIDInputError(f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ")
+    l1 = (prediction - target).abs().mean()
+    similarity, gradient = ssim(prediction, target), gradient_l1(prediction, target)
+    total = l1 + ssim_weight * (1.0 - similarity) + gradient_weight * gradient
+    distance = None
+    if perceptual is not None:
+        distance = perceptual(prediction, target)
+        total = total + perceptual_weight * distance
+    return RenderLossTerms(total, l1, similarity, gradient, distance)
+
+
 def render_loss(
     prediction: torch.Tensor,
     target: torch.Tensor,
@@ -72,12 +110,64 @@ def render_loss(
     """Renderer training loss of (B, 3, H, W) frames in [0, 1]: a scalar, 0 when prediction equals target.
 
     loss = mean |p - t| + ssim_weight * (1 - ssim(p, t)) + gradient_weight * gradient_l1(p, t)
-           [+ perceptual_weight * perceptual(p, t) when a perceptual callable, e.g. a VGG feature distance, is given]
+           [+ perceptual_weight * perceptual(p, t) when a perceptual callable, e.g. VGGPerceptual, is given]
     """
-    if prediction.shape != target.shape:
-        raise GIDInputError(f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ")
-    loss = (prediction - target).abs().mean()
-    loss = loss + ssim_weight * (1.0 - ssim(prediction, target)) + gradient_weight * gradient_l1(prediction, target)
-    if perceptual is not None:
-        loss = loss + perceptual_weight * perceptual(prediction, target)
-    return loss
+    return render_loss_terms(prediction, target, ssim_weight, gradient_weight, perceptual, perceptual_weight).total
+
+
+# VGG-16 ``features`` up to relu3_3: conv widths, "M" = 2x2 max pooling. Indices match torchvision's Sequential.
+_VGG16_LAYERS: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256)
+_VGG_TAPS = (3, 8, 15)  # relu1_2, relu2_2, relu3_3
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class VGGPerceptual(nn.Module):
+    """Mean L1 distance of VGG-16 features (relu1_2, relu2_2, relu3_3) of two (B, 3, H, W) images in [0, 1].
+
+    Frozen; build it with ``from_file`` from locally stored weights (none can be downloaded here).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for spec in _VGG16_LAYERS:
+            if spec == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                layers += [nn.Conv2d(channels, int(spec), 3, padding=1), nn.ReLU()]
+                channels = int(spec)
+        self.features = nn.Sequential(*layers)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> VGGPerceptual:
+        """Load torchvision-style VGG-16 ``features`` weights from a safetensors file (extra layers are ignored)."""
+        path = Path(path)
+        if not path.is_file():
+            raise GIDInputError(f"VGG weights {path} do not exist (the perceptual term needs a local file)")
+        state = {key.removeprefix("features."): value for key, value in load_file(path).items()}
+        model = cls()
+        wanted = model.features.state_dict()
+        missing = sorted(set(wanted) - set(state))
+        if missing:
+            raise GIDInputError(f"{path} is not VGG-16 features weights: it lacks {', '.join(missing[:4])}")
+        for key, value in wanted.items():
+            if state[key].shape != value.shape:
+                shapes = f"{tuple(state[key].shape)}, VGG-16 has {tuple(value.shape)}"
+                raise GIDInputError(f"{path}: {key} has shape {shapes}")
+        model.features.load_state_dict({key: state[key] for key in wanted})
+        return model.eval()
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        # One pass over both images; features in float32 whatever autocast says (the distances are small).
+        hidden = (torch.cat([prediction, target]).float() - self.mean) / self.std
+        distance = hidden.new_zeros(())
+        for index, layer in enumerate(self.features):
+            hidden = layer(hidden)
+            if index in _VGG_TAPS:
+                ours, theirs = hidden.chunk(2)
+                distance = distance + (ours - theirs).abs().mean()
+        return distance / len(_VGG_TAPS)

@@ -24,6 +24,11 @@ from ..errors import GIDInputError
 from ..inpainting import pull_push_fill
 from ..splatting import splat
 
+# Four scales (full to 1/8): the 1/8 level sees far enough to fill disocclusions, and the full-resolution levels,
+# where most of the cost is, stay narrow (benchmarks/bench_renderer.py: 150 frames at 256x160 and 512x320 within
+# the 8 s / 30 s budgets on 2 CPU threads).
+DEFAULT_SCALE_CHANNELS = (8, 16, 32, 64)
+
 
 def check_render_inputs(image: torch.Tensor, flow: torch.Tensor, metric: torch.Tensor) -> None:
     """Raise GIDInputError unless image (B|1, 3, H, W), flow (B, 2, H, W) and metric (B|1, 1, H, W) fit together."""
@@ -77,7 +82,7 @@ class SplatRenderer(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, scale_channels: tuple[int, ...] = (16, 32, 64), initial_temperature: float = 2.0):
+    def __init__(self, scale_channels: tuple[int, ...] = DEFAULT_SCALE_CHANNELS, initial_temperature: float = 2.0):
         super().__init__()
         if not scale_channels or min(scale_channels) < 1:
             raise GIDInputError(f"scale_channels must be a non-empty tuple of positive widths, got {scale_channels}")
@@ -119,8 +124,23 @@ class SplatRenderer(ModelMixin, ConfigMixin):
             (B, 3, H, W) frames in [0, 1], in the image's dtype.
         """
         check_render_inputs(image, flow, metric)
+        return self._render(image, self.encode(image), flow, metric)
+
+    def render(
+        self, image: torch.Tensor, features: list[torch.Tensor], flow: torch.Tensor, metric: torch.Tensor
+    ) -> torch.Tensor:
+        """forward() with the image's features already computed by ``encode(image)``: a loop rendered chunk by
+        chunk encodes its image once. Same arguments and result as forward; features as encode returns them."""
+        check_render_inputs(image, flow, metric)
+        if len(features) != len(self.encoder) or features[0].shape[-2:] != image.shape[-2:]:
+            raise GIDInputError(f"features do not come from encode() of this {tuple(image.shape)} image")
+        return self._render(image, features, flow, metric)
+
+    def _render(
+        self, image: torch.Tensor, features: list[torch.Tensor], flow: torch.Tensor, metric: torch.Tensor
+    ) -> torch.Tensor:
         batch = flow.shape[0]
-        features = [level.expand(batch, -1, -1, -1) for level in self.encode(image)]
+        features = [level.expand(batch, -1, -1, -1) for level in features]
         base, warped, valids = self._splat_pyramid(image.expand(batch, -1, -1, -1), features, flow, metric)
 
         hidden = None

@@ -55,8 +55,9 @@ class RendererTrainConfig(TrainConfig):
     model's 5-second period at 6 fps; t is one of frames 1..clip_frames - 1). reuse: training batches that share
     a clip (at different frames t).
     ssim_weight, gradient_weight, perceptual_weight: loss weights; perceptual: local VGG-16 safetensors or None.
-    The U-Net/VAE-only fields (vae, stage, init_from, prediction_type, condition_dropout, shuffle_buffer,
-    scale_batches) are ignored.
+    augment: mirror half of the triples left-right. num_workers: DataLoader workers, each generating its own lane
+    of batches (part of the data stream's definition: a resume must keep it, as it keeps every field but steps
+    and checkpoint_every). TrainConfig's VAE/U-Net-only fields (vae, stage, prediction_type, ...) are ignored.
     """
 
     size: list[int] = field(default_factory=lambda: list(DEFAULT_SIZE))
@@ -134,7 +135,12 @@ def train_renderer(config: RendererTrainConfig, resume: bool = False) -> Path:
     output = Path(config.output)
     start = restore_checkpoint(accelerator, output) if resume else 0
     accumulation = config.gradient_accumulation_steps
-    batches = _batches(config, start * accumulation, accelerator.process_index, accelerator.num_processes)
+    # Not opened when there is nothing left to train (a resume at the last checkpoint only exports).
+    batches = (
+        _batches(config, start * accumulation, accelerator.process_index, accelerator.num_processes)
+        if start < config.steps
+        else iter(())
+    )
     log = LossLog(output, start, accelerator.is_main_process)
     model.train()
     bar = tqdm(total=config.steps, initial=start, desc="train renderer", disable=not accelerator.is_main_process)

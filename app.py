@@ -1,0 +1,522 @@
+"""Generative Image Dynamics: the Gradio app (and the Hugging Face Space's entry point).
+
+Three tabs: **Loop** (a photo -> predicted motion -> a seamless looping video and its spectral volume),
+**Click to poke** (choose a point of a photo, push it, watch the scene sway and settle) and **From video** (a real
+clip's motion -> a loop, which can then be poked). Run ``python app.py [--checkpoint DIR] [--port N] [--share]``;
+the model folder defaults to ``$GID_CHECKPOINT`` or the repository's ``assets/gid-default``.
+
+The UI only: the math is in gid_pipeline (the pipeline predicts, rendering loops, dynamics pokes, clip_motion
+measures clips) and the glue (limits, caching, files) in gid_pipeline.app_logic. Named events, callable with
+gradio_client: ``/loop``, ``/poke`` and ``/from_video``.
+"""
+
+import argparse
+import functools
+import logging
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError
+from gid_pipeline import app_logic as logic
+from gid_pipeline.spectral_volume import SpectralVolume
+
+try:  # ZeroGPU Spaces: a GPU is attached only inside functions decorated with spaces.GPU
+    import spaces
+
+    gpu = spaces.GPU
+except ImportError:  # anywhere else the decorator is a no-op
+
+    def gpu(duration: int = 60) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return lambda function: function
+
+
+ROOT = Path(__file__).resolve().parent
+EXAMPLES = ROOT / "assets" / "examples"
+EXAMPLE_PHOTOS = ["meadow.jpg", "dandelion.jpg", "ladybird.jpg", "marigold.jpg", "forest_path.jpg"]
+EXAMPLE_CLIP = "tree.mp4"
+DEFAULT_STEPS = 25
+DEFAULT_SIZE = 512
+DEFAULT_FRAMES = 150
+# The learned renderer (the checkpoint's, when it has one) is the paper's; on two CPU cores it costs about 0.4 s per
+# 512 px frame (a minute per loop), so the app offers it by default only on a GPU.
+RENDERERS = [("learned (the checkpoint's; slow on a CPU)", "learned"), ("pixel softmax splatting (fast)", "pixel")]
+log = logging.getLogger("gid_app")
+
+# One engine (pipeline + prediction cache) per checkpoint folder, shared by every demo built in this process.
+# Functions that run on a GPU look it up by path: a path is cheap to hand to a ZeroGPU worker, a pipeline is not.
+_ENGINES: dict[str, logic.MotionEngine] = {}
+
+
+def resolve_checkpoint(checkpoint: str | os.PathLike[str] | None = None) -> str:
+    """The model to use: the argument, else $GID_CHECKPOINT, else the repository's assets/gid-default.
+
+    A folder is made absolute; anything else is passed on as a Hub repo id ("org/name").
+    """
+    chosen = checkpoint or os.environ.get("GID_CHECKPOINT") or DEFAULT_CHECKPOINT
+    path = Path(chosen).expanduser()
+    return str(path.resolve()) if path.exists() else str(chosen)
+
+
+def engine_for(checkpoint: str) -> logic.MotionEngine:
+    """The MotionEngine of a checkpoint folder (created on first use; its pipeline loads on first prediction)."""
+    if checkpoint not in _ENGINES:
+        _ENGINES[checkpoint] = logic.MotionEngine(checkpoint)
+    return _ENGINES[checkpoint]
+
+
+@gpu(duration=120)
+def predict_on_device(checkpoint: str, image: np.ndarray, settings: logic.PredictionSettings) -> SpectralVolume:
+    """Run the model (no cache): the only place diffusion happens."""
+    return engine_for(checkpoint).compute(image, settings)
+
+
+@gpu(duration=60)
+def render_loop_on_device(
+    checkpoint: str,
+    path: str,
+    image: np.ndarray,
+    volume: SpectralVolume,
+    num_frames: int,
+    motion_scale: float,
+    learned: bool,
+) -> Path:
+    """Render a loop into an mp4 at path on the model's device, with the pipeline's learned renderer if asked and
+    the checkpoint has one, else with pixel softmax splatting."""
+    engine = engine_for(checkpoint)
+    renderer = engine.pipeline().renderer if learned else None
+    return logic.render_loop_video(Path(path), image, volume, num_frames, motion_scale, renderer, engine.device)[0]
+
+
+def photo_input(**kwargs: Any) -> gr.Image:
+    """An upload box for photos. Its events run with preprocess=False: Gradio hands on the uploaded file's payload
+    untouched (after checking that it was uploaded), and gid_pipeline.video.read_image decodes it, so that a file
+    that is no picture, or a huge one, gets a clear message instead of failing inside Gradio's own decoding."""
+    return gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], **kwargs)
+
+
+def file_path(payload: Any) -> str | None:
+    """The server path of an input file, from a preprocessed value (a path) or a raw payload (preprocess=False)."""
+    if payload is None or isinstance(payload, str):
+        return payload or None
+    if isinstance(payload, dict):
+        return payload.get("path")
+    return getattr(payload, "path", None)
+
+
+def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Turn exceptions into a message in the UI (never a traceback); the outputs keep their earlier values.
+
+    Bad input (GIDInputError) shows its own message; running out of memory says what to lower; anything else is
+    logged with its traceback on the server and shown as a short internal error.
+    """
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except gr.Error:
+                raise
+            except GIDInputError as error:
+                raise gr.Error(_sentence(str(error)), title=f"Cannot {action}", print_exception=False) from None
+            except torch.OutOfMemoryError:
+                raise gr.Error("Out of memory: try a smaller size or fewer frames.", title=f"Cannot {action}") from None
+            except Exception as error:
+                log.exception("%s failed", action)
+                raise gr.Error(
+                    f"Internal error ({type(error).__name__}: {error}). Please report it.", title=f"Cannot {action}"
+                ) from None
+
+        return wrapper
+
+    return decorate
+
+
+def _sentence(text: str) -> str:
+    """'no photo: upload ...' -> 'No photo: upload ....' (a leading file name keeps its case)."""
+    first = text.split(" ", 1)[0]
+    if "." not in first and "/" not in first:
+        text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
+    """The app's Blocks. checkpoint: a GIDPipeline folder (default $GID_CHECKPOINT, else assets/gid-default)."""
+    checkpoint = resolve_checkpoint(checkpoint)
+    engine = engine_for(checkpoint)
+    outputs = logic.OutputFolder()
+
+    def predict(image: np.ndarray, settings: logic.PredictionSettings) -> SpectralVolume:
+        """The photo's motion on the model-input grid, from the cache when this photo and settings were seen."""
+        return engine.predict(logic.model_input(image), settings, functools.partial(predict_on_device, checkpoint))
+
+    def video_side(size: Any) -> int:
+        return logic.check_range("size", size, logic.MIN_VIDEO_SIDE, logic.MAX_VIDEO_SIDE, integer=True)
+
+    # ---------------------------------------------------------------------------------------------- Loop
+    @user_errors("make a loop")
+    def make_loop(
+        photo: Any,
+        size: float,
+        frames: float,
+        motion_scale: float,
+        steps: float,
+        guidance: float,
+        seed: float,
+        renderer: str,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
+    ) -> tuple[str, str]:
+        if renderer not in {value for _, value in RENDERERS}:
+            raise GIDInputError(f"renderer must be one of {[value for _, value in RENDERERS]}, got {renderer!r}")
+        image = logic.load_photo(file_path(photo))
+        side = video_side(size)
+        num_frames = logic.check_range("frames", frames, logic.MIN_FRAMES, logic.MAX_FRAMES, integer=True)
+        scale = logic.check_range("motion scale", motion_scale, 0.0, logic.MAX_MOTION_SCALE)
+        volume = predict(image, logic.PredictionSettings(seed=seed, steps=steps, guidance=guidance))
+        working = logic.fit_long_side(image, side)
+        path = str(outputs.new_path("loop", ".mp4"))
+        video = render_loop_on_device(checkpoint, path, working, volume, num_frames, scale, renderer == "learned")
+        # On the model's grid with the model's time base: `gid render` replays this loop at its natural speed.
+        saved = SpectralVolume(volume.spectrum * scale, volume.num_frames, volume.fps)
+        spectrum = logic.storable(saved).save(outputs.new_path("spectral-volume", ".safetensors"))
+        return str(video), str(spectrum)
+
+    # ---------------------------------------------------------------------------------------------- Poke
+    @user_errors("show the photo")
+    def show_poke_target(photo: Any) -> tuple[Any, Any, Any, Any]:
+        """A new photo: show it for choosing a point, forget the old point."""
+        if not file_path(photo):
+            return None, None, None, None
+        image = logic.load_photo(file_path(photo))
+        preview = logic.preview_image(image)
+        state = {"preview": preview, "photo_size": (image.shape[1], image.shape[0])}
+        return preview, state, None, None
+
+    def marked(state: dict, x: float, y: float, direction: float, force: float) -> np.ndarray:
+        """The preview with the poke's ring and arrow at photo pixel (x, y)."""
+        preview = state["preview"]
+        px, py = logic.to_image_pixels(x, y, state["photo_size"], (preview.shape[1], preview.shape[0]))
+        return logic.draw_poke_marker(preview, px, py, logic.force_vector(direction or 0.0, force or 0.0))
+
+    def choose_point(state: dict | None, direction: float, force: float, evt: gr.SelectData) -> tuple[Any, Any, Any]:
+        """A click on the preview: store the point (in photo pixels) and draw it. Nothing heavy happens here."""
+        if not state:
+            return gr.skip(), gr.skip(), gr.skip()
+        preview = state["preview"]
+        x, y = logic.to_image_pixels(*evt.index, (preview.shape[1], preview.shape[0]), state["photo_size"])
+        x, y = round(x, 1), round(y, 1)
+        return x, y, marked(state, x, y, direction, force)
+
+    def redraw_point(state: dict | None, x: Any, y: Any, direction: float, force: float) -> Any:
+        """Typed coordinates or a new direction/force: move the marker."""
+        if not state or x is None or y is None:
+            return gr.skip()
+        return marked(state, float(x), float(y), direction, force)
+
+    @user_errors("poke")
+    def poke(
+        photo: Any,
+        motion_file: Any,
+        x: float | None,
+        y: float | None,
+        direction: float,
+        force: float,
+        damping: float,
+        hold: float,
+        frames: float,
+        size: float,
+        seed: float,
+        steps: float,
+        guidance: float,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
+    ) -> str:
+        image = logic.load_photo(file_path(photo))
+        if x is None or y is None:
+            raise GIDInputError("no point chosen: click the photo where you want to poke it")
+        width, height = image.shape[1], image.shape[0]
+        x, y = logic.check_range("x", x, -math.inf, math.inf), logic.check_range("y", y, -math.inf, math.inf)
+        if not (-0.5 <= x <= width - 0.5 and -0.5 <= y <= height - 0.5):
+            raise GIDInputError(f"the point ({x:g}, {y:g}) is outside the {width}x{height} photo")
+        working = logic.fit_long_side(image, video_side(size))
+        wx, wy = logic.to_image_pixels(x, y, (width, height), (working.shape[1], working.shape[0]))
+        request = logic.PokeRequest(wx, wy, direction, force, damping, hold, frames)
+        if file_path(motion_file):
+            volume = SpectralVolume.load(file_path(motion_file))
+        else:
+            volume = predict(image, logic.PredictionSettings(seed=seed, steps=steps, guidance=guidance))
+        return str(logic.render_poke_video(outputs.new_path("poke", ".mp4"), working, volume, request))
+
+    # ---------------------------------------------------------------------------------------------- From video
+    @user_errors("make a loop from the clip")
+    def from_video(
+        clip: str | None,
+        start: float,
+        duration: float,
+        size: float,
+        motion_scale: float,
+        progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
+    ) -> tuple[str, str, dict]:
+        request = logic.ClipRequest(start=start, duration=duration, long_side=size, motion_scale=motion_scale)
+        motion, note = logic.measure_clip(clip, request)
+        if note:
+            gr.Warning(_sentence(note))
+        video, played = logic.render_loop_video(
+            outputs.new_path("clip-loop", ".mp4"),
+            motion.image,
+            motion.volume,
+            motion.volume.num_frames,
+            request.motion_scale,
+        )
+        spectrum = logic.storable(played).save(outputs.new_path("clip-spectral-volume", ".safetensors"))
+        still = logic.save_png(outputs.new_path("clip-still", ".png"), motion.image)
+        return str(video), str(spectrum), {"still": str(still), "spectrum": str(spectrum)}
+
+    def send_to_poke(state: dict | None) -> tuple[Any, Any, Any]:
+        if not state:
+            raise gr.Error("Make a loop from a clip first; then its motion can be poked.", print_exception=False)
+        return state["still"], state["spectrum"], gr.Tabs(selected="poke")
+
+    # ---------------------------------------------------------------------------------------------- layout
+    photos = [str(EXAMPLES / name) for name in EXAMPLE_PHOTOS if (EXAMPLES / name).is_file()]
+    with gr.Blocks(title="Generative Image Dynamics", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(
+            "# Generative Image Dynamics\n"
+            "An open implementation of [Generative Image Dynamics](https://arxiv.org/abs/2309.07906) (Li et al., "
+            "CVPR 2024): a diffusion model predicts how every pixel of a still photo oscillates (a *spectral "
+            "volume*), which plays as a seamless loop or answers a poke."
+        )
+        with gr.Tabs() as tabs:
+            with gr.Tab("Loop", id="loop"):
+                with gr.Row():
+                    with gr.Column():
+                        loop_photo = photo_input(label="Photo")
+                        if photos:
+                            gr.Examples([[p] for p in photos], inputs=[loop_photo], cache_examples=False)
+                        loop_size = gr.Slider(
+                            logic.MIN_VIDEO_SIDE,
+                            logic.MAX_VIDEO_SIDE,
+                            DEFAULT_SIZE,
+                            step=32,
+                            label="Video size (longer side, px)",
+                        )
+                        loop_frames = gr.Slider(
+                            30,
+                            logic.MAX_FRAMES,
+                            DEFAULT_FRAMES,
+                            step=1,
+                            label="Frames per loop (the loop lasts 5 s; more is smoother)",
+                        )
+                        loop_scale = gr.Slider(0, logic.MAX_MOTION_SCALE, 1.0, step=0.1, label="Motion scale")
+                        with gr.Accordion("Sampling", open=False):
+                            loop_steps = gr.Slider(1, logic.MAX_STEPS, DEFAULT_STEPS, step=1, label="Steps")
+                            loop_guidance = gr.Slider(
+                                0, logic.MAX_GUIDANCE, engine.default_guidance, step=0.25, label="Guidance scale"
+                            )
+                            loop_seed = gr.Number(0, precision=0, minimum=0, maximum=logic.MAX_SEED, label="Seed")
+                            loop_renderer = gr.Radio(
+                                RENDERERS, value="learned" if engine.device == "cuda" else "pixel", label="Renderer"
+                            )
+                        loop_button = gr.Button("Animate", variant="primary")
+                    with gr.Column():
+                        loop_video = gr.Video(label="Seamless loop", autoplay=True, loop=True, interactive=False)
+                        loop_spectrum = gr.File(label="Spectral volume (.safetensors)", interactive=False)
+
+            with gr.Tab("Click to poke", id="poke"):
+                with gr.Row():
+                    with gr.Column():
+                        poke_photo = photo_input(label="Photo", elem_id="poke-photo")
+                        if photos:
+                            gr.Examples([[p] for p in photos], inputs=[poke_photo], cache_examples=False)
+                        poke_motion = gr.File(
+                            label="Motion (optional .safetensors spectral volume; empty: the model predicts it)",
+                            file_types=[".safetensors"],
+                            type="filepath",
+                        )
+                        with gr.Accordion("Sampling (when the model predicts)", open=False):
+                            poke_steps = gr.Slider(1, logic.MAX_STEPS, DEFAULT_STEPS, step=1, label="Steps")
+                            poke_guidance = gr.Slider(
+                                0, logic.MAX_GUIDANCE, engine.default_guidance, step=0.25, label="Guidance scale"
+                            )
+                            poke_seed = gr.Number(0, precision=0, minimum=0, maximum=logic.MAX_SEED, label="Seed")
+                    with gr.Column():
+                        poke_target = gr.Image(
+                            label="Click where to poke",
+                            interactive=False,
+                            type="numpy",
+                            format="png",
+                            elem_id="poke-target",
+                        )
+                        with gr.Row():
+                            poke_x = gr.Number(None, label="x (photo px)", elem_id="poke-x")
+                            poke_y = gr.Number(None, label="y (photo px)", elem_id="poke-y")
+                        poke_direction = gr.Slider(0, 360, 0, step=5, label="Direction (degrees: 0 right, 90 up)")
+                        poke_force = gr.Slider(0, 50, 10, step=1, label="Force (about how far the point moves, px)")
+                        poke_damping = gr.Slider(0, logic.MAX_DAMPING, 0.2, step=0.05, label="Damping")
+                        poke_hold = gr.Slider(
+                            0,
+                            logic.MAX_HOLD_SECONDS,
+                            0,
+                            step=0.1,
+                            label="Hold (s): drag this long, then let go; 0 is a flick",
+                        )
+                        with gr.Row():
+                            poke_frames = gr.Slider(
+                                logic.MIN_FRAMES,
+                                logic.MAX_FRAMES,
+                                DEFAULT_FRAMES,
+                                step=1,
+                                label="Frames (30 fps)",
+                                elem_id="poke-frames",
+                            )
+                            poke_size = gr.Slider(
+                                logic.MIN_VIDEO_SIDE,
+                                logic.MAX_VIDEO_SIDE,
+                                DEFAULT_SIZE,
+                                step=32,
+                                label="Video size (longer side, px)",
+                                elem_id="poke-size",
+                            )
+                        poke_button = gr.Button("Poke", variant="primary", elem_id="poke-button")
+                        poke_video = gr.Video(label="Response", autoplay=True, interactive=False, elem_id="poke-video")
+                gr.Markdown(
+                    "The interactive dynamics follow Davis et al.'s image-space modal bases, which MIT has patented "
+                    "(US 10,354,397); check whether the patent affects your use."
+                )
+                poke_state = gr.State(None)
+
+            with gr.Tab("From video", id="from_video"):
+                with gr.Row():
+                    with gr.Column():
+                        clip = gr.Video(
+                            label="Clip of something swaying (camera still)", sources=["upload"], include_audio=True
+                        )
+                        clip_start = gr.Number(0, minimum=0, maximum=logic.MAX_CLIP_START_SECONDS, label="Start (s)")
+                        clip_duration = gr.Slider(1, logic.MAX_CLIP_SECONDS, 5, step=0.1, label="Loop length (s)")
+                        if (EXAMPLES / EXAMPLE_CLIP).is_file():
+                            gr.Examples(
+                                [[str(EXAMPLES / EXAMPLE_CLIP), 0, 3.6]],
+                                inputs=[clip, clip_start, clip_duration],
+                                cache_examples=False,
+                            )
+                        clip_size = gr.Slider(
+                            logic.MIN_VIDEO_SIDE,
+                            logic.MAX_CLIP_SIDE,
+                            320,
+                            step=32,
+                            label="Size (longer side, px)",
+                            elem_id="clip-size",
+                        )
+                        clip_scale = gr.Slider(0, logic.MAX_MOTION_SCALE, 1.0, step=0.1, label="Motion scale")
+                        clip_button = gr.Button("Make a loop", variant="primary")
+                    with gr.Column():
+                        clip_video = gr.Video(
+                            label="Seamless loop", autoplay=True, loop=True, interactive=False, elem_id="clip-video"
+                        )
+                        clip_spectrum = gr.File(label="Spectral volume (.safetensors)", interactive=False)
+                        clip_send = gr.Button("Poke this motion", elem_id="clip-send")
+                clip_state = gr.State(None)
+
+        loop_button.click(
+            make_loop,
+            [loop_photo, loop_size, loop_frames, loop_scale, loop_steps, loop_guidance, loop_seed, loop_renderer],
+            [loop_video, loop_spectrum],
+            api_name="loop",
+            concurrency_id="model",
+            concurrency_limit=1,
+            preprocess=False,
+        )
+        poke_photo.change(
+            show_poke_target,
+            [poke_photo],
+            [poke_target, poke_state, poke_x, poke_y],
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="minimal",
+            preprocess=False,
+        )
+        poke_target.select(
+            choose_point,
+            [poke_state, poke_direction, poke_force],
+            [poke_x, poke_y, poke_target],
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="hidden",
+        )
+        gr.on(
+            [poke_x.input, poke_y.input, poke_direction.input, poke_force.input],
+            redraw_point,
+            [poke_state, poke_x, poke_y, poke_direction, poke_force],
+            [poke_target],
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="hidden",
+        )
+        poke_button.click(
+            poke,
+            [
+                poke_photo,
+                poke_motion,
+                poke_x,
+                poke_y,
+                poke_direction,
+                poke_force,
+                poke_damping,
+                poke_hold,
+                poke_frames,
+                poke_size,
+                poke_seed,
+                poke_steps,
+                poke_guidance,
+            ],
+            [poke_video],
+            api_name="poke",
+            concurrency_id="model",
+            preprocess=False,
+        )
+        clip_button.click(
+            from_video,
+            [clip, clip_start, clip_duration, clip_size, clip_scale],
+            [clip_video, clip_spectrum, clip_state],
+            api_name="from_video",
+            concurrency_id="flow",
+            concurrency_limit=1,
+        )
+        clip_send.click(
+            send_to_poke,
+            [clip_state],
+            [poke_photo, poke_motion, tabs],
+            api_visibility="private",
+            concurrency_limit=None,
+        )
+    demo.queue(max_size=32, default_concurrency_limit=1)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs: Any) -> Any:
+    """Launch with the app's server limits (upload size, served folders); kwargs go to Blocks.launch."""
+    return demo.launch(max_file_size=logic.MAX_UPLOAD_BYTES, allowed_paths=[str(EXAMPLES)], **kwargs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the Generative Image Dynamics app.")
+    parser.add_argument("--checkpoint", help="GIDPipeline folder (default: $GID_CHECKPOINT or assets/gid-default)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME"), help="address to listen on")
+    parser.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860)")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    demo = build_demo(args.checkpoint)
+    if "spaces" in globals():  # ZeroGPU: load at startup (its workers do not keep what a call loads)
+        engine_for(resolve_checkpoint(args.checkpoint)).pipeline()
+    launch(demo, server_name=args.host, server_port=args.port, share=args.share)
+
+
+if __name__ == "__main__":
+    main()

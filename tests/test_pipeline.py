@@ -1,0 +1,369 @@
+"""GIDPipeline: diffusers pipeline behaviour (as diffusers' PipelineTesterMixin checks it) on tiny random models,
+the loop properties, and the shipped checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
+
+from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline, GIDPipelineOutput
+from gid_pipeline.models import FrequencyUNet, SplatRenderer, make_spectral_vae
+from gid_pipeline.models.spectral_vae import decode_latents
+from gid_pipeline.pipeline_gid import model_resolution, output_resolution
+from gid_pipeline.spectral import resize_spectrum, spectrum_to_motion
+from gid_pipeline.spectral_volume import SpectralVolume
+from gid_pipeline.training.train_unet import make_noise_scheduler
+
+NUM_FREQUENCIES = 4
+NUM_FRAMES = 8  # the fewest a 4-frequency loop allows: 2 (K - 1) = 6, rounded up
+MODEL_SIZE = (32, 48)  # (height, width) the tiny models "were trained at"
+STEPS = 2
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def get_dummy_components(prediction_type: str = "v_prediction", renderer: bool = True) -> dict:
+    """Tiny random vae, unet (K = 4, with frequency attention and normalisation statistics), scheduler, renderer.
+
+    The VAE and the U-Net each downsample by 2, so sampling sides are multiples of 4.
+    """
+    torch.manual_seed(0)
+    unet = FrequencyUNet(
+        num_frequencies=NUM_FREQUENCIES,
+        latent_channels=4,
+        image_embedding_channels=4,
+        image_encoder_channels=(8, 8),
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=8,
+        norm_num_groups=4,
+        frequency_attention_levels=(0, 1),
+        frequency_attention_head_dim=8,
+        normalization_scales=(2.0, 1.0, 0.5, 0.25),
+    )
+    # A random null embedding, so that the unconditional branch differs from the conditional one.
+    torch.nn.init.normal_(unet.null_image_embedding)
+    vae = make_spectral_vae(
+        block_out_channels=(8, 8),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=4,
+        scaling_factor=0.8,
+    )
+    training = make_noise_scheduler(prediction_type)
+    scheduler = DPMSolverMultistepScheduler.from_config(training.config, algorithm_type="dpmsolver++")
+    return {
+        "vae": vae.eval(),
+        "unet": unet.eval(),
+        "scheduler": scheduler,
+        "renderer": SplatRenderer(scale_channels=(4, 8)).eval() if renderer else None,
+        "model_size": MODEL_SIZE,
+    }
+
+
+def get_dummy_inputs(seed: int = 0, **overrides) -> dict:
+    """A 48x32 float image (rendered at its own size) and settings for a fast call."""
+    image = torch.rand(3, 32, 48, generator=torch.Generator().manual_seed(123))
+    inputs = {
+        "image": image,
+        "num_inference_steps": STEPS,
+        "num_frames": NUM_FRAMES,
+        "generator": torch.Generator().manual_seed(seed),
+        "output_type": "pt",
+    }
+    return {**inputs, **overrides}
+
+
+@pytest.fixture
+def pipe() -> GIDPipeline:
+    pipeline = GIDPipeline(**get_dummy_components())
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def test_size_rules():
+    assert model_resolution(160, 256, 32) == (160, 256)
+    assert model_resolution(320, 512, 32) == (160, 256)  # same aspect, native pixel count
+    assert model_resolution(1000, 1000, 32) == (192, 192)
+    assert model_resolution(1080, 1920, 32) == (160, 256)  # 16:9 rounds to the native 1.6
+    assert model_resolution(1000, 3000, 32) == (128, 352)
+    assert model_resolution(16, 4000, 32) == (32, 1280)  # never below one multiple, pixel count kept
+    assert model_resolution(4000, 16, 32) == (1280, 32)
+    assert output_resolution(32, 48) == (32, 48)
+    assert output_resolution(1080, 1920) == (288, 512)  # long side capped, even
+    assert output_resolution(333, 333, max_long_side=1000) == (332, 332)
+    assert output_resolution(100, 200, height=50) == (50, 100)
+    assert output_resolution(100, 200, width=64) == (32, 64)
+    with pytest.raises(GIDInputError, match="even"):
+        output_resolution(100, 200, height=51, width=100)
+
+
+@pytest.mark.parametrize("output_type", ["pil", "np", "pt", "spectrum"])
+def test_output_types(pipe, output_type):
+    out = pipe(**get_dummy_inputs(output_type=output_type))
+    assert isinstance(out, GIDPipelineOutput)
+    (volume,) = out.spectral_volumes
+    assert isinstance(volume, SpectralVolume)
+    assert volume.spectrum.shape == (NUM_FREQUENCIES, 4, 32, 48)
+    assert (volume.num_frames, volume.fps) == (NUM_FRAMES, 30.0)
+    if output_type == "pil":
+        assert len(out.frames) == 1 and len(out.frames[0]) == NUM_FRAMES
+        assert all(isinstance(frame, PIL.Image.Image) and frame.size == (48, 32) for frame in out.frames[0])
+    elif output_type == "np":
+        assert out.frames.shape == (1, NUM_FRAMES, 32, 48, 3) and out.frames.dtype == np.float32
+    elif output_type == "pt":
+        assert out.frames.shape == (1, NUM_FRAMES, 3, 32, 48)
+        assert 0.0 <= float(out.frames.min()) and float(out.frames.max()) <= 1.0
+    else:
+        assert out.frames is None
+
+
+def test_batch_of_images_and_output_size(pipe):
+    images = torch.rand(2, 3, 64, 96)
+    out = pipe(**get_dummy_inputs(image=images, height=32))  # width follows the aspect ratio
+    assert out.frames.shape == (2, NUM_FRAMES, 3, 32, 48)
+    assert [volume.size for volume in out.spectral_volumes] == [(32, 48), (32, 48)]
+    assert not torch.equal(out.spectral_volumes[0].spectrum, out.spectral_volumes[1].spectrum)
+    array = (np.random.default_rng(0).random((40, 60, 3)) * 255).astype(np.uint8)
+    listed = pipe(**get_dummy_inputs(image=[array, PIL.Image.fromarray(array)]))
+    assert listed.frames.shape == (2, NUM_FRAMES, 3, 40, 60)
+
+
+def test_same_generator_same_output_other_seed_differs(pipe):
+    first = pipe(**get_dummy_inputs(seed=0))
+    second = pipe(**get_dummy_inputs(seed=0))
+    other = pipe(**get_dummy_inputs(seed=1))
+    assert torch.equal(first.frames, second.frames)
+    assert torch.equal(first.spectral_volumes[0].spectrum, second.spectral_volumes[0].spectrum)
+    assert not torch.allclose(first.spectral_volumes[0].spectrum, other.spectral_volumes[0].spectrum)
+
+
+def test_predict_spectral_volume_matches_call(pipe):
+    volumes = pipe.predict_spectral_volume(**{k: v for k, v in get_dummy_inputs().items() if k != "output_type"})
+    out = pipe(**get_dummy_inputs())
+    assert torch.equal(volumes[0].spectrum, out.spectral_volumes[0].spectrum)
+    with pytest.raises(GIDInputError, match="output_type"):
+        pipe.predict_spectral_volume(**get_dummy_inputs())
+
+
+def test_motion_scale_scales_the_volume(pipe):
+    base = pipe(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum
+    double = pipe(**get_dummy_inputs(output_type="spectrum", motion_scale=2.0)).spectral_volumes[0].spectrum
+    torch.testing.assert_close(double, 2.0 * base)
+    still = pipe(**get_dummy_inputs(motion_scale=0.0)).frames[0]
+    torch.testing.assert_close(still, get_dummy_inputs()["image"].expand_as(still), atol=1e-5, rtol=0)
+
+
+def test_save_load_round_trip(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path)
+    loaded = GIDPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert isinstance(loaded.renderer, SplatRenderer)
+    assert tuple(loaded.config.model_size) == MODEL_SIZE
+    assert list(loaded.unet.config.normalization_scales) == list(pipe.unet.config.normalization_scales)
+    assert type(loaded.scheduler) is DPMSolverMultistepScheduler
+    expected, actual = pipe(**get_dummy_inputs()), loaded(**get_dummy_inputs())
+    assert torch.equal(expected.frames, actual.frames)
+    assert torch.equal(expected.spectral_volumes[0].spectrum, actual.spectral_volumes[0].spectrum)
+
+
+def test_without_renderer_and_it_stays_none(tmp_path):
+    pipe = GIDPipeline(**get_dummy_components(renderer=False))
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.renderer is None
+    out = pipe(**get_dummy_inputs())
+    assert out.frames.shape == (1, NUM_FRAMES, 3, 32, 48)
+    pipe.save_pretrained(tmp_path)
+    loaded = GIDPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.renderer is None
+    assert torch.equal(loaded(**get_dummy_inputs()).frames, out.frames)
+
+
+@pytest.mark.parametrize("prediction_type", ["v_prediction", "epsilon"])
+def test_ddim_and_dpm_solver(prediction_type):
+    components = get_dummy_components(prediction_type)
+    training_config = make_noise_scheduler(prediction_type).config
+    results = {}
+    for name, scheduler in (
+        ("dpm", DPMSolverMultistepScheduler.from_config(training_config, algorithm_type="dpmsolver++")),
+        ("ddim", DDIMScheduler.from_config(training_config, clip_sample=False)),
+    ):
+        pipe = GIDPipeline(**{**components, "scheduler": scheduler})
+        pipe.set_progress_bar_config(disable=True)
+        spectrum = pipe(**get_dummy_inputs(output_type="spectrum", num_inference_steps=4)).spectral_volumes[0]
+        assert torch.isfinite(spectrum.spectrum).all()
+        results[name] = spectrum.spectrum
+    # Same model and noise, different samplers: close-ish but not identical trajectories.
+    assert not torch.equal(results["dpm"], results["ddim"])
+
+
+def test_guidance_scale_one_skips_the_unconditional_pass(pipe):
+    batches = []
+    hook = pipe.unet.register_forward_pre_hook(lambda module, args: batches.append(args[0].shape[0]))
+    guided = pipe(**get_dummy_inputs(guidance_scale=3.0, output_type="spectrum"))
+    assert batches == [2] * STEPS
+    batches.clear()
+    plain = pipe(**get_dummy_inputs(guidance_scale=1.0, output_type="spectrum"))
+    assert batches == [1] * STEPS
+    hook.remove()
+    # Scale 1 is the conditional model alone: breaking the null condition cannot change it.
+    with torch.no_grad():
+        pipe.unet.null_image_embedding.fill_(float("nan"))
+    again = pipe(**get_dummy_inputs(guidance_scale=1.0, output_type="spectrum"))
+    assert torch.equal(plain.spectral_volumes[0].spectrum, again.spectral_volumes[0].spectrum)
+    assert not torch.allclose(plain.spectral_volumes[0].spectrum, guided.spectral_volumes[0].spectrum)
+
+
+def test_default_guidance_scale_comes_from_the_checkpoint(tmp_path):
+    """guidance_scale=None uses the pipeline config's default_guidance_scale, which save/load keeps."""
+    pipe = GIDPipeline(**get_dummy_components(), default_guidance_scale=6.0)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.save_pretrained(tmp_path)
+    loaded = GIDPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.default_guidance_scale == 6.0
+    implicit = loaded(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum
+    explicit = loaded(**get_dummy_inputs(output_type="spectrum", guidance_scale=6.0)).spectral_volumes[0].spectrum
+    paper = loaded(**get_dummy_inputs(output_type="spectrum", guidance_scale=2.75)).spectral_volumes[0].spectrum
+    assert torch.equal(implicit, explicit) and not torch.equal(implicit, paper)
+    assert GIDPipeline(**get_dummy_components()).config.default_guidance_scale == 2.75
+
+
+def test_callback_on_step_end_sees_and_replaces_latents(pipe):
+    seen = []
+
+    def callback(pipeline, step, timestep, tensors):
+        seen.append((step, int(timestep), tuple(tensors)))
+        assert tensors["latents"].shape == (1, NUM_FREQUENCIES, 4, 16, 24)
+        if step == pipeline.num_timesteps - 1:
+            return {"latents": torch.zeros_like(tensors["latents"])}
+        return {}
+
+    out = pipe(**get_dummy_inputs(output_type="spectrum", callback_on_step_end=callback))
+    assert [entry[0] for entry in seen] == list(range(STEPS)) and all(entry[2] == ("latents",) for entry in seen)
+    # The replaced final latents are what gets decoded.
+    decoded = pipe.unet.normalizer.denormalize(decode_latents(pipe.vae, torch.zeros(1, NUM_FREQUENCIES, 4, 16, 24)))
+    torch.testing.assert_close(out.spectral_volumes[0].spectrum, decoded[0])
+    with pytest.raises(GIDInputError, match="callback_on_step_end_tensor_inputs"):
+        pipe(**get_dummy_inputs(callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["noise"]))
+
+
+def test_return_dict_false_gives_a_tuple(pipe):
+    frames, volumes = pipe(**get_dummy_inputs(return_dict=False))
+    assert frames.shape == (1, NUM_FRAMES, 3, 32, 48) and len(volumes) == 1
+
+
+def test_loop_starts_at_the_input_and_is_periodic(pipe):
+    array = (np.random.default_rng(1).random((32, 48, 3)) * 255).astype(np.uint8)
+    out = pipe(**get_dummy_inputs(image=PIL.Image.fromarray(array), output_type="pil", motion_scale=20.0))
+    frames = [np.asarray(frame) for frame in out.frames[0]]
+    np.testing.assert_array_equal(frames[0], array)  # pinned F_0: frame 0 is the input, exactly
+    assert any(np.abs(frame.astype(int) - array).max() > 20 for frame in frames[1:])  # and the rest move
+    spectrum = out.spectral_volumes[0].spectrum
+    ends = spectrum_to_motion(spectrum, NUM_FRAMES, frame_indices=torch.tensor([0.0, NUM_FRAMES, 2.5 * NUM_FRAMES]))
+    torch.testing.assert_close(ends[1], ends[0], atol=1e-4, rtol=0)
+    assert float(ends[0].abs().max()) == 0.0
+    middle = spectrum_to_motion(spectrum, NUM_FRAMES, frame_indices=torch.tensor([0.5 * NUM_FRAMES]))
+    torch.testing.assert_close(ends[2], middle[0], atol=1e-4, rtol=0)
+
+
+def test_spectrum_lives_on_the_output_grid(pipe):
+    """The volume at the output size is the model-resolution volume resized, displacements scaled."""
+    captured = {}
+
+    def callback(pipeline, step, timestep, tensors):
+        captured["latents"] = tensors["latents"]
+        return {}
+
+    out = pipe(**get_dummy_inputs(height=64, output_type="spectrum", callback_on_step_end=callback))
+    assert out.spectral_volumes[0].size == (64, 96)
+    model = pipe.unet.normalizer.denormalize(decode_latents(pipe.vae, captured["latents"]))[0]  # (K, 4, 32, 48)
+    torch.testing.assert_close(out.spectral_volumes[0].spectrum, resize_spectrum(model, (64, 96)))
+
+
+def test_self_guidance_calms_the_seam(pipe):
+    from gid_pipeline.guidance import self_guidance_loss
+
+    inputs = get_dummy_inputs(output_type="spectrum", num_inference_steps=4)
+    plain = pipe(**inputs).spectral_volumes[0].spectrum
+    guided = pipe(**{**inputs, "generator": torch.Generator().manual_seed(0), "self_guidance_scale": 0.3})
+    guided = guided.spectral_volumes[0].spectrum
+    before = float(self_guidance_loss(plain[None], NUM_FRAMES))
+    after = float(self_guidance_loss(guided[None], NUM_FRAMES))
+    assert after < 0.85 * before  # 2849 against 4362 when written
+    with torch.inference_mode():  # autograd inside the step works under inference mode too
+        again = pipe(**{**inputs, "generator": torch.Generator().manual_seed(0), "self_guidance_scale": 0.3})
+    torch.testing.assert_close(again.spectral_volumes[0].spectrum, guided)
+    with pytest.raises(GIDInputError, match=r"diverged.*lower self_guidance_scale"):
+        pipe(**{**inputs, "self_guidance_scale": 1e30})
+
+
+def test_dtype_float64_matches_float32(pipe):
+    expected = pipe(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum
+    pipe.to(torch.float64)
+    assert pipe.unet.dtype == torch.float64 and pipe.vae.dtype == torch.float64
+    out = pipe(**get_dummy_inputs())
+    torch.testing.assert_close(out.spectral_volumes[0].spectrum, expected, atol=1e-4, rtol=1e-4)
+    assert out.frames.dtype == torch.float32
+
+
+def test_dtype_bfloat16_runs(pipe):
+    pipe.to(torch.bfloat16)
+    out = pipe(**get_dummy_inputs())
+    assert torch.isfinite(out.spectral_volumes[0].spectrum).all()
+    assert out.frames.dtype == torch.float32  # frames and volumes stay float32 whatever the models' dtype
+    torch.testing.assert_close(out.frames[0, 0], get_dummy_inputs()["image"], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"output_type": "latent"}, "output_type"),
+        ({"num_frames": 5}, "num_frames"),
+        ({"num_inference_steps": 0}, "num_inference_steps"),
+        ({"self_guidance_scale": -1.0}, "self_guidance_scale"),
+        ({"motion_scale": float("nan")}, "motion_scale"),
+        ({"fps": 0.0}, "fps"),
+        ({"image": torch.rand(3, 8, 40)}, "at least 16"),
+        ({"image": torch.rand(3, 32, 48) * 3}, r"\[0, 1\]"),
+        ({"image": torch.rand(4, 32, 48)}, r"\(3, H, W\)"),
+        ({"image": [torch.rand(3, 32, 48), torch.rand(3, 40, 48)]}, "same size"),
+        ({"image": "missing.png"}, "not found"),
+        ({"image": 42}, "must be a PIL image"),
+        ({"latents": torch.randn(1, 4, 4, 8, 8)}, "latents must have shape"),
+        ({"height": 33, "width": 48}, "even"),
+    ],
+)
+def test_bad_inputs(pipe, overrides, message):
+    with pytest.raises(GIDInputError, match=message):
+        pipe(**get_dummy_inputs(**overrides))
+
+
+def test_untrained_unet_and_unsupported_self_guidance():
+    components = get_dummy_components()
+    untrained = FrequencyUNet.from_config({**components["unet"].config, "normalization_scales": None})
+    with pytest.raises(GIDInputError, match="normalization_scales"):
+        GIDPipeline(**{**components, "unet": untrained})(**get_dummy_inputs())
+    flow_matching = FlowMatchEulerDiscreteScheduler()  # no variance-preserving schedule to guide with
+    with pytest.raises(GIDInputError, match="alphas_cumprod"):
+        GIDPipeline(**{**components, "scheduler": flow_matching})(**get_dummy_inputs(self_guidance_scale=1.0))
+
+
+def test_shipped_checkpoint_samples_offline(monkeypatch):
+    """The default checkpoint (assets/gid-default) loads without network and samples a small loop."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pipe = GIDPipeline.from_pretrained(DEFAULT_CHECKPOINT)
+    pipe.set_progress_bar_config(disable=True)
+    image = torch.rand(3, 80, 128, generator=torch.Generator().manual_seed(0))
+    out = pipe(image, num_inference_steps=2, num_frames=32, generator=torch.Generator().manual_seed(0),
+               output_type="pt")  # fmt: skip
+    volume = out.spectral_volumes[0]
+    assert volume.spectrum.shape == (pipe.unet.config.num_frequencies, 4, 80, 128)
+    assert torch.isfinite(volume.spectrum).all()
+    assert out.frames.shape == (1, 32, 3, 80, 128)
+    torch.testing.assert_close(out.frames[0, 0], image, atol=1e-5, rtol=0)
