@@ -10,8 +10,8 @@ from .losses import (
     spectral_vae_loss,
 )
 from .pooling_autoencoder import PoolingSpectralAutoencoder
-from .render_losses import gradient_l1, render_loss, ssim
-from .renderer import SplatRenderer
+from .render_losses import RenderLossTerms, VGGPerceptual, gradient_l1, render_loss, render_loss_terms, ssim
+from .renderer import DEFAULT_SCALE_CHANNELS, SplatRenderer
 from .spectral_vae import (
     SPECTRAL_VAE_CONFIG,
     decode_latents,
@@ -22,13 +22,16 @@ from .spectral_vae import (
 )
 
 __all__ = [
+    "DEFAULT_SCALE_CHANNELS",
     "SPECTRAL_VAE_CONFIG",
     "FrequencyAttention",
     "FrequencyUNet",
     "FrequencyUNetOutput",
     "PoolingSpectralAutoencoder",
+    "RenderLossTerms",
     "SplatRenderer",
     "VAELoss",
+    "VGGPerceptual",
     "decode_latents",
     "denoising_loss",
     "diffusion_target",
@@ -39,6 +42,7 @@ __all__ = [
     "make_spectral_vae",
     "multiscale_gradient_loss",
     "render_loss",
+    "render_loss_terms",
     "spectral_vae_loss",
     "ssim",
     "vae_downsampling",
