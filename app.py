@@ -284,6 +284,13 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         return state["still"], state["spectrum"], gr.Tabs(selected="poke")
 
     # ---------------------------------------------------------------------------------------------- layout
+    def sampling_controls() -> tuple[gr.Slider, gr.Slider, gr.Number]:
+        """Steps, guidance (starting at the checkpoint's own default) and seed: the same in the Loop and poke tabs."""
+        steps = gr.Slider(1, logic.MAX_STEPS, DEFAULT_STEPS, step=1, label="Steps")
+        guidance = gr.Slider(0, logic.MAX_GUIDANCE, engine.default_guidance, step=0.25, label="Guidance scale")
+        seed = gr.Number(0, precision=0, minimum=0, maximum=logic.MAX_SEED, label="Seed")
+        return steps, guidance, seed
+
     photos = [str(EXAMPLES / name) for name in EXAMPLE_PHOTOS if (EXAMPLES / name).is_file()]
     with gr.Blocks(title="Generative Image Dynamics", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
@@ -315,11 +322,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                         )
                         loop_scale = gr.Slider(0, logic.MAX_MOTION_SCALE, 1.0, step=0.1, label="Motion scale")
                         with gr.Accordion("Sampling", open=False):
-                            loop_steps = gr.Slider(1, logic.MAX_STEPS, DEFAULT_STEPS, step=1, label="Steps")
-                            loop_guidance = gr.Slider(
-                                0, logic.MAX_GUIDANCE, engine.default_guidance, step=0.25, label="Guidance scale"
-                            )
-                            loop_seed = gr.Number(0, precision=0, minimum=0, maximum=logic.MAX_SEED, label="Seed")
+                            loop_steps, loop_guidance, loop_seed = sampling_controls()
                             loop_renderer = gr.Radio(
                                 RENDERERS, value="learned" if engine.device == "cuda" else "pixel", label="Renderer"
                             )
@@ -340,11 +343,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                             type="filepath",
                         )
                         with gr.Accordion("Sampling (when the model predicts)", open=False):
-                            poke_steps = gr.Slider(1, logic.MAX_STEPS, DEFAULT_STEPS, step=1, label="Steps")
-                            poke_guidance = gr.Slider(
-                                0, logic.MAX_GUIDANCE, engine.default_guidance, step=0.25, label="Guidance scale"
-                            )
-                            poke_seed = gr.Number(0, precision=0, minimum=0, maximum=logic.MAX_SEED, label="Seed")
+                            poke_steps, poke_guidance, poke_seed = sampling_controls()
                     with gr.Column():
                         poke_target = gr.Image(
                             label="Click where to poke",

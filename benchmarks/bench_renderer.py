@@ -24,11 +24,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from bench_models import best_time  # the sibling script's timer: fastest wall and CPU time after a warm-up
 
 from gid_pipeline.data.procedural import generate_scene
 from gid_pipeline.data.triples import HELD_OUT_SEED, ProceduralClips
@@ -44,18 +44,6 @@ TARGET_SECONDS = {(256, 160): 8.0, (512, 320): 30.0}
 
 def parse_channels(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split(","))
-
-
-def timed(step, repeats: int) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds) of the fastest of ``repeats`` runs after a warm-up run. On cores shared
-    with other jobs the wall time overstates the cost; the CPU time (both threads together) does not."""
-    step()
-    best = (float("inf"), float("inf"))
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        step()
-        best = min(best, (time.perf_counter() - start, time.process_time() - start_cpu))
-    return best
 
 
 def speed(configs: list[tuple[int, ...]], repeats: int, sizes: list[tuple[int, int]]) -> list[dict]:
@@ -74,7 +62,7 @@ def speed(configs: list[tuple[int, ...]], repeats: int, sizes: list[tuple[int, i
             def step(model: SplatRenderer | None = model, image=image, spectrum=spectrum) -> torch.Tensor:
                 return render_loop(image, spectrum, NUM_FRAMES, renderer=model)
 
-            seconds, cpu_seconds = timed(step, repeats)
+            seconds, cpu_seconds = best_time(step, repeats)
             rows.append({
                 "renderer": name, "size": f"{width}x{height}", "seconds": seconds, "cpu_seconds": cpu_seconds,
                 "fps": NUM_FRAMES / seconds, "target_seconds": TARGET_SECONDS.get((width, height)),
