@@ -9,7 +9,7 @@ with a non-zero output layer: the cost does not depend on the weights). Targets 
 Quality (--renderer PATH, a SplatRenderer export): held-out procedural scenes (seeds >= 10,000,000, never trained
 on), 30-frame clips at 6 fps with exact motion and rendered frames; frame t rendered from frame 0 with the exact
 F_t and W, against the real frame t. Rows: the learned renderer, pixel softmax splatting as the loop renders it
-without a renderer (softmax_metric, sharpness 10), pixel softmax splatting with the trained model's metric
+without a renderer (softmax_metric at DEFAULT_SHARPNESS), pixel softmax splatting with the trained model's metric
 (temperature * W: the learned renderer without its networks), and frame 0 itself (no motion).
 
 The load average is recorded with the numbers: the cores are shared with training jobs. Unless OMP_WAIT_POLICY
@@ -34,7 +34,7 @@ from gid_pipeline.data.procedural import generate_scene
 from gid_pipeline.data.triples import HELD_OUT_SEED, ProceduralClips
 from gid_pipeline.models.render_losses import ssim
 from gid_pipeline.models.renderer import DEFAULT_SCALE_CHANNELS, SplatRenderer
-from gid_pipeline.rendering import image_to_tensor, render_frames, render_loop, softmax_metric
+from gid_pipeline.rendering import DEFAULT_SHARPNESS, image_to_tensor, render_frames, render_loop, softmax_metric
 
 RESULTS = Path(__file__).parent / "results"
 NUM_FRAMES, K = 150, 16
@@ -59,6 +59,7 @@ def speed(configs: list[tuple[int, ...]], repeats: int, sizes: list[tuple[int, i
             torch.nn.init.normal_(model.conv_out.weight, std=0.01)
             candidates.append((f"learned {','.join(map(str, channels))}", model))
         for name, model in candidates:
+
             def step(model: SplatRenderer | None = model, image=image, spectrum=spectrum) -> torch.Tensor:
                 return render_loop(image, spectrum, NUM_FRAMES, renderer=model)
 
@@ -92,7 +93,9 @@ def quality(renderer_path: Path, scenes: int, times: list[int]) -> dict:
         flow, metric = clip.displacements[times], clip.metric.unsqueeze(0)
         rendered = {
             "learned": model(image, flow, metric),
-            "pixel softmax (loop default, sharpness 10)": render_frames(image, flow, softmax_metric(clip.metric)),
+            f"pixel softmax (loop default, sharpness {DEFAULT_SHARPNESS:g})": render_frames(
+                image, flow, softmax_metric(clip.metric)
+            ),
             f"pixel softmax (metric {temperature:.2f} W)": render_frames(image, flow, temperature * metric),
             "no motion (frame 0)": image.expand_as(targets),
         }

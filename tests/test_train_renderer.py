@@ -182,3 +182,20 @@ def test_resume_is_exact_and_cli_trains(tmp_path):
     assert saved["model"] == "renderer" and saved["data"] == ["procedural"] and saved["size"] == [48, 32]
     # Changing the data on resume is refused, with one line naming it.
     assert main(["train", "renderer", "-o", str(straight), "--steps", "6", "--resume", "--reuse", "3"]) == 2
+
+
+def test_fine_tuning_starts_from_the_given_renderer(tmp_path):
+    """init_from loads a trained export: the first step's loss is the export's own on that batch."""
+    base = train_renderer(config(tmp_path / "base", steps=2, checkpoint_every=2))
+    run = config(tmp_path / "tuned", steps=2, checkpoint_every=2, model_config={}, init_from=str(base))
+    export = train_renderer(run)
+    start = SplatRenderer.from_pretrained(base)
+    batch = open_triples(run, 0).batch(0)
+    with torch.no_grad():
+        l1 = (start(batch["image"], batch["flow"], batch["metric"]) - batch["target"]).abs().mean().item()
+    assert read_losses(run.output)[0]["l1"] == pytest.approx(l1, rel=1e-4)
+    assert SplatRenderer.from_pretrained(export).config.scale_channels == start.config.scale_channels
+    with pytest.raises(GIDInputError, match="not both"):
+        train_renderer(config(tmp_path / "both", init_from=str(base)))
+    with pytest.raises(GIDInputError, match="cannot load the renderer"):
+        train_renderer(config(tmp_path / "missing", model_config={}, init_from=str(tmp_path / "no_export")))

@@ -145,6 +145,13 @@ def test_subset_training_of_both_models(data, trained_vae, tmp_path):
             data, tmp_path / "bad", trained_vae / "vae", slices_per_sample=2, stage="frequency_attention",
             init_from=str(tmp_path / "unet_run" / "unet"),
         ))  # fmt: skip
+    # init_from with stage 1 trains that export further (same architecture, no model_config allowed).
+    more = train_unet(unet_config(data, tmp_path / "more", trained_vae / "vae", steps=1, slices_per_sample=2,
+                                  model_config={}, init_from=str(tmp_path / "unet_run" / "unet")))  # fmt: skip
+    assert FrequencyUNet.from_pretrained(more).config.block_out_channels == unet.config.block_out_channels
+    with pytest.raises(GIDInputError, match="not both"):
+        train_unet(unet_config(data, tmp_path / "both", trained_vae / "vae",
+                               init_from=str(tmp_path / "unet_run" / "unet")))  # fmt: skip
     with pytest.raises(GIDInputError, match="VAE option"):
         unet_config(data, tmp_path / "bad", trained_vae / "vae", crop_size=16)
 

@@ -91,7 +91,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=("per_slice", "frequency_attention"),
         help="unet: per_slice from scratch (default), or frequency_attention fine-tuning of --init-from",
     )
-    train.add_argument("--init-from", type=Path, help="unet stage 2: a stage-1 export (OUTPUT/unet)")
+    train.add_argument(
+        "--init-from",
+        type=Path,
+        help="start from this export: unet stage 2 (or more stage 1) from a stage-1 OUTPUT/unet; "
+        "renderer fine-tuning from an OUTPUT/renderer",
+    )
     train.add_argument("--model-config", help="model constructor overrides as JSON, e.g. '{\"layers_per_block\": 2}'")
     train.add_argument("--steps", type=positive_int, help="optimizer steps (50000)")
     train.add_argument("--batch-size", type=positive_int, help="samples per process and micro-batch (8)")

@@ -60,7 +60,8 @@ class TrainConfig:
     model: "vae" or "unet". data: dataset directories; weights: their mixing ratios (default: by size).
     model_config: overrides of the model's constructor arguments (make_spectral_vae / FrequencyUNet).
     vae: the trained VAE export (U-Net only). stage: "per_slice" (stage 1) or "frequency_attention" (stage 2,
-    needs init_from, a stage-1 U-Net export; only the frequency attention layers train).
+    needs init_from, a stage-1 U-Net export; only the frequency attention layers train). init_from with stage
+    "per_slice" trains that stage-1 export further (the renderer: fine-tunes that renderer export).
     prediction_type: "v_prediction" by default: its target has unit variance at every timestep, so the loss
     weighs high and low noise levels alike, and it stays well-posed at the last, almost pure-noise steps where
     epsilon-prediction says little about the clean latent.
@@ -205,9 +206,7 @@ def data_normalizer(dataset: SpectralShardDataset) -> SpectralNormalizer:
     return dataset.normalizer if len(dataset.infos) == 1 else dataset.fit_normalizer()
 
 
-def iterate_batches(
-    dataset: SpectralShardDataset, config: TrainConfig, skip: int = 0
-) -> Iterator[dict[str, Any]]:
+def iterate_batches(dataset: SpectralShardDataset, config: TrainConfig, skip: int = 0) -> Iterator[dict[str, Any]]:
     """Batches forever, the first ``skip`` dropped (resume). Not accelerator.prepare'd: the dataset already
     shards by rank, and accelerate would shard an IterableDataset a second time."""
     loader = DataLoader(dataset, batch_size=config.batch_size, collate_fn=collate, num_workers=config.num_workers)

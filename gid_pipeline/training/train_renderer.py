@@ -88,7 +88,15 @@ class RendererTrainConfig(TrainConfig):
 
 
 def make_renderer(config: RendererTrainConfig) -> SplatRenderer:
-    """The model of a run: SplatRenderer(**model_config) (after set_seed, so every rank starts alike)."""
+    """The model of a run: the SplatRenderer export ``init_from`` (fine-tuning), else SplatRenderer(**model_config)
+    (after set_seed, so every rank starts alike)."""
+    if config.init_from is not None:
+        if config.model_config:
+            raise GIDInputError("give either init_from (a trained renderer) or model_config, not both")
+        try:
+            return SplatRenderer.from_pretrained(config.init_from)
+        except (OSError, ValueError) as error:
+            raise GIDInputError(f"cannot load the renderer to fine-tune from {config.init_from}: {error}") from None
     try:
         return SplatRenderer(**config.model_config)
     except TypeError as error:

@@ -57,9 +57,24 @@ def load_vae(directory: str | Path) -> tuple[AutoencoderKL, SpectralNormalizer]:
     return vae.requires_grad_(False).eval(), SpectralNormalizer.load(stats)
 
 
+def _load_per_slice(directory: str) -> FrequencyUNet:
+    try:
+        per_slice = FrequencyUNet.from_pretrained(directory)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise GIDInputError(f"cannot load the stage-1 U-Net from {directory}: {error}") from None
+    if per_slice.config.frequency_attention:
+        raise GIDInputError(f"{directory} already has frequency attention; give a stage-1 export")
+    return per_slice
+
+
 def build_unet(config: TrainConfig, vae: AutoencoderKL, num_frequencies: int) -> FrequencyUNet:
-    """Stage 1: a fresh per-slice model; stage 2: the stage-1 export with frequency attention, the rest frozen."""
-    if config.stage == "per_slice":
+    """Stage 1: a fresh per-slice model, or the stage-1 export ``init_from`` trained further; stage 2: the stage-1
+    export ``init_from`` with frequency attention, the rest frozen."""
+    if config.stage == "per_slice" and config.init_from is not None:
+        if config.model_config:
+            raise GIDInputError("give either init_from (a trained stage-1 U-Net) or model_config, not both")
+        model = _load_per_slice(config.init_from)
+    elif config.stage == "per_slice":
         try:
             model = FrequencyUNet(**{
                 "num_frequencies": num_frequencies, "latent_channels": vae.config.latent_channels,
@@ -70,13 +85,7 @@ def build_unet(config: TrainConfig, vae: AutoencoderKL, num_frequencies: int) ->
     else:
         if config.init_from is None:
             raise GIDInputError("stage frequency_attention fine-tunes a stage-1 model: pass --init-from DIR")
-        try:
-            per_slice = FrequencyUNet.from_pretrained(config.init_from)
-        except (OSError, ValueError, RuntimeError) as error:
-            raise GIDInputError(f"cannot load the stage-1 U-Net from {config.init_from}: {error}") from None
-        if per_slice.config.frequency_attention:
-            raise GIDInputError(f"{config.init_from} already has frequency attention; give a stage-1 export")
-        model = FrequencyUNet.from_per_slice(per_slice)
+        model = FrequencyUNet.from_per_slice(_load_per_slice(config.init_from))
         model.freeze_except_frequency_attention()
     checks = (
         (model.config.num_frequencies == num_frequencies,
