@@ -1,7 +1,7 @@
 """gid_pipeline: an open implementation of Generative Image Dynamics (Li et al., CVPR 2024).
 
-``GIDPipeline`` and ``GIDPipelineOutput`` are imported on first use (they pull in diffusers), so that importing the
-package, e.g. for the command line, stays fast.
+``GIDPipeline``, ``GIDPipelineOutput`` and the ``export_to_*`` helpers are imported on first use (they pull in
+diffusers, or the video writer), so that importing the package, e.g. for the command line, stays fast.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .errors import GIDInputError
 
 if TYPE_CHECKING:
+    from .export import export_to_gif, export_to_mp4, export_to_video, export_to_webm
     from .pipeline_gid import GIDPipeline, GIDPipelineOutput
 
 __version__ = "0.1.0"
@@ -19,14 +20,32 @@ __version__ = "0.1.0"
 # The pipeline folder shipped with the repository (written by GIDPipeline.save_pretrained).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "gid-default"
 
-_LAZY = {"GIDPipeline", "GIDPipelineOutput"}
+# name -> the submodule it is imported from on first use
+_LAZY = {
+    "GIDPipeline": "pipeline_gid",
+    "GIDPipelineOutput": "pipeline_gid",
+    "export_to_gif": "export",
+    "export_to_mp4": "export",
+    "export_to_video": "export",
+    "export_to_webm": "export",
+}
 
-__all__ = ["DEFAULT_CHECKPOINT", "GIDInputError", "GIDPipeline", "GIDPipelineOutput", "__version__"]
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "GIDInputError",
+    "GIDPipeline",
+    "GIDPipelineOutput",
+    "__version__",
+    "export_to_gif",
+    "export_to_mp4",
+    "export_to_video",
+    "export_to_webm",
+]
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        from . import pipeline_gid
+        import importlib
 
-        return getattr(pipeline_gid, name)
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

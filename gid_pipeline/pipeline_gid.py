@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +32,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
+from .dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
 from .errors import GIDInputError
 from .guidance import (
     PAPER_GUIDANCE_SCALE,
@@ -48,7 +49,9 @@ from .models.frequency_unet import FrequencyUNet
 from .models.pooling_autoencoder import PoolingSpectralAutoencoder
 from .models.renderer import SplatRenderer
 from .models.spectral_vae import decode_latents, vae_downsampling
-from .rendering import image_to_tensor, iter_loop_frames
+from .motion_controls import FrequencyBand, Mask, apply_controls
+from .rendering import fit_spectrum_to_image, image_to_tensor
+from .rendering import iter_loop_frames as stream_loop
 from .spectral import SpectralNormalizer, resize_spectrum
 from .spectral_volume import SpectralVolume
 from .video import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, read_image
@@ -58,8 +61,41 @@ NATIVE_SIZE = (160, 256)
 # Default cap on the long side of the rendered video (the motion is sampled at 256x160 whatever the output size).
 DEFAULT_MAX_LONG_SIDE = 512
 OUTPUT_TYPES = ("pil", "np", "pt", "spectrum")
+FRAME_OUTPUT_TYPES = ("pil", "np", "pt")
+# The most frames one loop period (or poke video) may have: 33 s at 30 fps; __call__ and render_spectral_volume
+# hold every frame in memory (1000 float frames at 512x320 are 2 GB).
+MAX_NUM_FRAMES = 1000
 
 PipelineImage = PIL.Image.Image | np.ndarray | torch.Tensor
+
+# The component classes this package defines, by class name -> their module (model_index.json's library entry).
+PACKAGE_COMPONENTS = {c.__name__: c.__module__ for c in (FrequencyUNet, PoolingSpectralAutoencoder, SplatRenderer)}
+
+
+def _is_component_entry(name: str, entry: Any) -> bool:
+    """A model_index.json entry naming a component: "name": [library, class_name] (strings, or nulls)."""
+    return (
+        not name.startswith("_")
+        and isinstance(entry, list)
+        and len(entry) == 2
+        and all(part is None or isinstance(part, str) for part in entry)
+    )
+
+
+def package_model_index(config: dict[str, Any]) -> dict[str, Any]:
+    """Read a model_index.json dict in its published (trust_remote_code) form as this package's form, in place.
+
+    ``"_class_name": [module, "GIDPipeline"]`` becomes ``"GIDPipeline"``, and a component entry naming one of
+    PACKAGE_COMPONENTS through another module (a shim file) is pointed at the package's module. Other entries
+    (diffusers schedulers and autoencoders, null optional components) are kept. Returns the dict.
+    """
+    class_name = config.get("_class_name")
+    if isinstance(class_name, list) and len(class_name) == 2 and class_name[1] == "GIDPipeline":
+        config["_class_name"] = class_name[1]
+    for name, entry in config.items():
+        if _is_component_entry(name, entry) and entry[0] is not None and entry[1] in PACKAGE_COMPONENTS:
+            config[name] = [PACKAGE_COMPONENTS[entry[1]], entry[1]]
+    return config
 
 
 def model_resolution(
@@ -107,6 +143,7 @@ def output_resolution(
     the image's size, scaled down so that its long side is at most ``max_long_side``. Computed odd sides round to
     the nearest even number.
     """
+
     def even(value: float) -> int:
         return max(2, 2 * round(value / 2))
 
@@ -206,6 +243,30 @@ class GIDPipeline(DiffusionPipeline):
             ) from error
 
     @classmethod
+    def load_config(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs) -> Any:
+        """ConfigMixin.load_config; for a pipeline folder also: a missing component folder is a GIDInputError naming
+        it, and the published form of model_index.json is read as this package's classes.
+
+        The published form (hub.build_upload_folder) names the pipeline and the gid_pipeline components by shim
+        files, e.g. ``"_class_name": ["pipeline_gid", "GIDPipeline"]`` and ``"unet": ["frequency_unet",
+        "FrequencyUNet"]``, so that stock ``DiffusionPipeline.from_pretrained(..., trust_remote_code=True)`` can
+        load it; GIDPipeline maps these back to its own modules (package_model_index) and never runs code from
+        the folder.
+        """
+        result = super().load_config(pretrained_model_name_or_path, *args, **kwargs)
+        config = result[0] if isinstance(result, tuple) else result
+        folder = Path(pretrained_model_name_or_path)
+        if folder.is_dir() and (folder / cls.config_name).is_file():
+            package_model_index(config)
+            for name, entry in config.items():
+                if _is_component_entry(name, entry) and entry[0] is not None and not (folder / name).is_dir():
+                    raise GIDInputError(
+                        f"{folder} is not a complete pipeline folder: model_index.json lists the component {name!r} "
+                        f"({entry[1]}) but its folder {name}/ is missing"
+                    )
+        return result
+
+    @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> GIDPipeline:
         """DiffusionPipeline.from_pretrained, also for a pathlib.Path; a Path that is not a folder is a GIDInputError
         (a string that is not a folder is taken as a Hub repo id, see ``download``)."""
@@ -293,9 +354,9 @@ class GIDPipeline(DiffusionPipeline):
             (math.isfinite(guidance_scale), f"guidance_scale must be finite, got {guidance_scale}"),
             (math.isfinite(self_guidance_scale) and self_guidance_scale >= 0,
              f"self_guidance_scale must be >= 0, got {self_guidance_scale}"),
-            (isinstance(num_frames, int) and num_frames >= 2 * (num_frequencies - 1) and num_frames >= 2,
-             f"num_frames must be an integer >= {max(2, 2 * (num_frequencies - 1))} to hold {num_frequencies} "
-             f"frequencies, got {num_frames!r}"),
+            (_is_frame_count(num_frames, num_frequencies),
+             f"num_frames must be an integer from {max(2, 2 * (num_frequencies - 1))} (to hold {num_frequencies} "
+             f"frequencies) to MAX_NUM_FRAMES = {MAX_NUM_FRAMES}, got {num_frames!r}"),
             (math.isfinite(fps) and fps > 0, f"fps must be positive, got {fps}"),
             (math.isfinite(motion_scale) and motion_scale >= 0, f"motion_scale must be >= 0, got {motion_scale}"),
             (output_type in OUTPUT_TYPES, f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}"),
@@ -452,9 +513,7 @@ class GIDPipeline(DiffusionPipeline):
             return frames, volumes
         return GIDPipelineOutput(frames=frames, spectral_volumes=volumes)
 
-    def predict_spectral_volume(
-        self, image: PipelineImage | Sequence[PipelineImage], **kwargs
-    ) -> list[SpectralVolume]:
+    def predict_spectral_volume(self, image: PipelineImage | Sequence[PipelineImage], **kwargs) -> list[SpectralVolume]:
         """Sample spectral volumes without rendering: ``__call__``'s arguments (but output_type and return_dict).
 
         Returns:
@@ -465,27 +524,253 @@ class GIDPipeline(DiffusionPipeline):
                 raise GIDInputError(f"predict_spectral_volume takes no {name}")
         return self(image, output_type="spectrum", **kwargs).spectral_volumes
 
-    def iter_frames(self, image: torch.Tensor, volume: SpectralVolume) -> Any:
+    def iter_frames(self, image: torch.Tensor, volume: SpectralVolume) -> Iterator[torch.Tensor]:
         """Stream one image's loop: (n, 3, H, W) float chunks in [0, 1], with the pipeline's renderer.
 
         Args:
             image: (3, H, W) float in [0, 1] at the volume's resolution (preprocess_image gives it).
             volume: its spectral volume (motion_scale already applied); num_frames frames are rendered.
         """
-        return iter_loop_frames(image, volume.spectrum, volume.num_frames, renderer=self.renderer)
+        return stream_loop(image, volume.spectrum, volume.num_frames, renderer=self.renderer)
 
     def render(self, images: torch.Tensor, volumes: Sequence[SpectralVolume]) -> torch.Tensor:
         """(B, 3, H, W) images in [0, 1] and their volumes -> (B, F, 3, H, W) float frames in [0, 1]."""
-        total = sum(volume.num_frames for volume in volumes)
-        videos = []
+        return torch.stack(
+            [self._collect(self.iter_frames(image.float(), volume), volume.num_frames)
+             for image, volume in zip(images, volumes, strict=True)]
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------ playing a volume
+
+    def played_volume(
+        self,
+        image: PipelineImage,
+        volume: SpectralVolume,
+        *,
+        speed: float = 1.0,
+        amplitude: float = 1.0,
+        frequency_band: FrequencyBand | None = None,
+        region_mask: Mask | None = None,
+        num_frames: int | None = None,
+        fps: float | None = None,
+    ) -> SpectralVolume:
+        """The volume ``iter_loop_frames`` plays for these controls: fitted to the image, controls applied.
+
+        See iter_loop_frames for the arguments. Returns a SpectralVolume on the image's grid (pixels of it) whose
+        (num_frames, fps) is the rendered loop's: replaying it (gid render, rendering.render_loop) gives the same
+        frames.
+        """
+        height, width = self._single_image(image).shape[-2:]
+        return self._played(height, width, volume, speed, amplitude, frequency_band, region_mask, num_frames, fps)
+
+    def iter_loop_frames(
+        self,
+        image: PipelineImage,
+        volume: SpectralVolume,
+        *,
+        speed: float = 1.0,
+        amplitude: float = 1.0,
+        frequency_band: FrequencyBand | None = None,
+        region_mask: Mask | None = None,
+        num_frames: int | None = None,
+        fps: float | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Stream a seamless loop of one image moved by a spectral volume, with motion controls.
+
+        The volume is fitted to the image (resized, displacements scaled; the aspect ratios must agree), then
+        motion_controls.apply_controls: the band, the region mask, the amplitude, the speed. Rendering uses the
+        pipeline's learned renderer when it has one (else pixel softmax splatting), chunk by chunk, so memory
+        stays bounded. Arguments are checked before the iterator is returned.
+
+        Args:
+            image: one image as __call__ takes it (PIL image, (H, W, 3) uint8 array, (3, H, W) float tensor in
+                [0, 1], or a path); rendered at its own size.
+            volume: its SpectralVolume (e.g. out.spectral_volumes[0] of __call__, or SpectralVolume.load).
+            speed: playback speed factor, > 0: 2 plays the loop in half the time (half the frames at one fps).
+            amplitude: displacement factor (0 is still; negative flips the motion).
+            frequency_band: (low_hz, high_hz) of the volume's frequencies to keep (None: no limit on that side).
+            region_mask: (h, w) values in [0, 1] of the image's aspect ratio: 0 holds a region still.
+            num_frames: frames of one period; default round(period_seconds / speed * fps). Given without fps, the
+                period is kept and the frame rate follows (more frames, smoother loop); given with fps, the period
+                is num_frames / fps seconds. At most MAX_NUM_FRAMES.
+            fps: frames per second of the loop; default the volume's.
+
+        Yields:
+            (n, 3, H, W) float32 frames in [0, 1] on the CPU, in order; frame 0 is the image, and the frame after
+            the last would equal frame 0.
+        """
+        tensor = self._single_image(image)
+        played = self._played(*tensor.shape[-2:], volume, speed, amplitude, frequency_band, region_mask,
+                              num_frames, fps)  # fmt: skip
+        return self._on_cpu(self.iter_frames(tensor.to(self._execution_device), played))
+
+    def render_spectral_volume(
+        self,
+        image: PipelineImage,
+        volume: SpectralVolume,
+        *,
+        speed: float = 1.0,
+        amplitude: float = 1.0,
+        frequency_band: FrequencyBand | None = None,
+        region_mask: Mask | None = None,
+        num_frames: int | None = None,
+        fps: float | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+    ) -> GIDPipelineOutput | tuple:
+        """Render one image moved by a spectral volume into a seamless loop (no sampling): iter_loop_frames, whole.
+
+        Args:
+            image, volume, speed, amplitude, frequency_band, region_mask, num_frames, fps: as iter_loop_frames.
+            output_type: "pil", "np" or "pt" (see GIDPipelineOutput).
+            return_dict: return a GIDPipelineOutput rather than a tuple (frames, spectral_volumes).
+
+        Returns:
+            GIDPipelineOutput with frames for this one image in diffusers' batched video layout (out.frames[0] is
+            the loop: (F, H, W, 3) for "np", (F, 3, H, W) for "pt", F PIL images for "pil") and spectral_volumes
+            = [the played volume] (played_volume: on the image's grid, controls applied, the loop's time base).
+        """
+        _check_frame_output_type(output_type)
+        tensor = self._single_image(image)
+        played = self._played(*tensor.shape[-2:], volume, speed, amplitude, frequency_band, region_mask,
+                              num_frames, fps)  # fmt: skip
+        video = self._collect(self.iter_frames(tensor.to(self._execution_device), played), played.num_frames)
+        return self._frames_output(video, played, output_type, return_dict)
+
+    def iter_poke_frames(
+        self,
+        image: PipelineImage,
+        volume: SpectralVolume,
+        point: tuple[float, float],
+        force: tuple[float, float],
+        *,
+        num_frames: int = 150,
+        fps: float = 30.0,
+        hold: float = 0.0,
+        damping: float = DEFAULT_DAMPING,
+    ) -> Iterator[torch.Tensor]:
+        """Stream the response of the picture to a poke: its spectral volume read as modal bases (dynamics).
+
+        The poke starts at frame 0; the scene swings and settles as damped oscillators (dynamics module
+        docstring for the model and units). Rendered with pixel softmax splatting. Arguments are checked before
+        the iterator is returned.
+
+        Args:
+            image: one image as __call__ takes it, rendered at its own size.
+            volume: its SpectralVolume, fitted to the image (the aspect ratios must agree).
+            point: (x, y) image pixels of the poke, (0, 0) the top-left pixel's centre.
+            force: (dx, dy) in pixels of the image: about how far the poked point is pushed.
+            num_frames: frames to render, 1 to MAX_NUM_FRAMES.
+            fps: frames per second, > 0.
+            hold: seconds the force is held (a drag) before release; 0 is an impulse.
+            damping: modal damping ratio in [0, 1).
+
+        Yields:
+            (n, 3, H, W) float32 frames in [0, 1] on the CPU, in order; a zero force leaves every frame the image.
+        """
+        tensor = self._single_image(image)
+        point, force = _pair(point, "point", "(x, y)"), _pair(force, "force", "(dx, dy)")
+        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not 1 <= num_frames <= MAX_NUM_FRAMES:
+            raise GIDInputError(f"num_frames must be an integer from 1 to MAX_NUM_FRAMES = {MAX_NUM_FRAMES}, "
+                                f"got {num_frames!r}")  # fmt: skip
+        params = DynamicsParams(damping=damping)
+        return poke_video_frames(tensor, volume, point, force, num_frames, fps, drag_seconds=hold, params=params)
+
+    def poke(
+        self,
+        image: PipelineImage,
+        volume: SpectralVolume,
+        point: tuple[float, float],
+        force: tuple[float, float],
+        *,
+        num_frames: int = 150,
+        fps: float = 30.0,
+        hold: float = 0.0,
+        damping: float = DEFAULT_DAMPING,
+        output_type: str = "np",
+        return_dict: bool = True,
+    ) -> GIDPipelineOutput | tuple:
+        """Render the response to a poke (iter_poke_frames, whole).
+
+        Args:
+            image, volume, point, force, num_frames, fps, hold, damping: as iter_poke_frames.
+            output_type: "pil", "np" or "pt" (see GIDPipelineOutput).
+            return_dict: return a GIDPipelineOutput rather than a tuple (frames, spectral_volumes).
+
+        Returns:
+            GIDPipelineOutput with frames for this one image (out.frames[0] is the video) and spectral_volumes =
+            [the volume fitted to the image's grid].
+        """
+        _check_frame_output_type(output_type)
+        chunks = self.iter_poke_frames(image, volume, point, force, num_frames=num_frames, fps=fps, hold=hold,
+                                       damping=damping)  # fmt: skip
+        height, width = self._single_image(image).shape[-2:]
+        fitted = SpectralVolume(fit_spectrum_to_image(volume.spectrum.float(), height, width), volume.num_frames,
+                                volume.fps)  # fmt: skip
+        return self._frames_output(self._collect(chunks, num_frames), fitted, output_type, return_dict)
+
+    def _single_image(self, image: PipelineImage) -> torch.Tensor:
+        """One image in any accepted form -> (3, H, W) float32 in [0, 1], at its own size."""
+        if isinstance(image, (list, tuple)) or (isinstance(image, torch.Tensor) and image.dim() == 4):
+            raise GIDInputError("give one image here (a PIL image, an (H, W, 3) array or a (3, H, W) tensor)")
+        (tensor,) = _to_tensors(image)
+        return tensor
+
+    def _played(
+        self,
+        height: int,
+        width: int,
+        volume: SpectralVolume,
+        speed: float,
+        amplitude: float,
+        frequency_band: FrequencyBand | None,
+        region_mask: Mask | None,
+        num_frames: int | None,
+        fps: float | None,
+    ) -> SpectralVolume:
+        """played_volume for an image of height x width (arguments as iter_loop_frames)."""
+        if not isinstance(volume, SpectralVolume):
+            raise GIDInputError(f"need a SpectralVolume (e.g. out.spectral_volumes[0]), got {type(volume).__name__}")
+        fitted = SpectralVolume(fit_spectrum_to_image(volume.spectrum.float(), height, width), volume.num_frames,
+                                volume.fps)  # fmt: skip
+        played = apply_controls(fitted, speed, amplitude, frequency_band, region_mask, fps)
+        if num_frames is not None:
+            if not _is_frame_count(num_frames, volume.num_frequencies):
+                raise GIDInputError(
+                    f"num_frames must be an integer from {max(2, 2 * (volume.num_frequencies - 1))} (to hold "
+                    f"{volume.num_frequencies} frequencies) to MAX_NUM_FRAMES = {MAX_NUM_FRAMES}, got {num_frames!r}"
+                )
+            rate = float(fps) if fps is not None else num_frames * speed / volume.period_seconds
+            played = SpectralVolume(played.spectrum, num_frames, rate)
+        if played.num_frames > MAX_NUM_FRAMES:
+            raise GIDInputError(
+                f"speed {speed:g} at {played.fps:g} fps makes a loop of {played.num_frames} frames; at most "
+                f"MAX_NUM_FRAMES = {MAX_NUM_FRAMES} (raise speed or lower fps)"
+            )
+        return played
+
+    @staticmethod
+    def _on_cpu(chunks: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        for chunk in chunks:
+            yield chunk.float().cpu()
+
+    def _collect(self, chunks: Iterator[torch.Tensor], total: int) -> torch.Tensor:
+        """Concatenate streamed (n, 3, H, W) chunks with a progress bar: (total, 3, H, W) float32 on the CPU."""
+        frames = []
         with self.progress_bar(total=total) as progress_bar:
-            for image, volume in zip(images, volumes, strict=True):
-                chunks = []
-                for chunk in self.iter_frames(image.float(), volume):
-                    chunks.append(chunk)
-                    progress_bar.update(chunk.shape[0])
-                videos.append(torch.cat(chunks))
-        return torch.stack(videos)
+            for chunk in chunks:
+                frames.append(chunk.float().cpu())
+                progress_bar.update(chunk.shape[0])
+        return torch.cat(frames)
+
+    def _frames_output(
+        self, video: torch.Tensor, volume: SpectralVolume, output_type: str, return_dict: bool
+    ) -> GIDPipelineOutput | tuple:
+        """(F, 3, H, W) frames of one image -> diffusers' batched video output for output_type."""
+        frames = self.video_processor.postprocess_video(video[None].transpose(1, 2), output_type=output_type)
+        if not return_dict:
+            return frames, [volume]
+        return GIDPipelineOutput(frames=frames, spectral_volumes=[volume])
 
     def _self_guide(
         self,
@@ -543,3 +828,25 @@ def _to_tensors(image: Any) -> list[torch.Tensor]:
     raise GIDInputError(
         f"an image must be a PIL image, an (H, W, 3) uint8 array or a float tensor, got {type(image).__name__}"
     )
+
+
+def _is_frame_count(num_frames: Any, num_frequencies: int) -> bool:
+    """An integer number of frames that holds num_frequencies frequencies and is at most MAX_NUM_FRAMES."""
+    minimum = max(2, 2 * (num_frequencies - 1))
+    return isinstance(num_frames, int) and not isinstance(num_frames, bool) and minimum <= num_frames <= MAX_NUM_FRAMES
+
+
+def _check_frame_output_type(output_type: str) -> None:
+    if output_type not in FRAME_OUTPUT_TYPES:
+        raise GIDInputError(f"output_type must be one of {FRAME_OUTPUT_TYPES}, got {output_type!r}")
+
+
+def _pair(value: Any, name: str, layout: str) -> tuple[float, float]:
+    """A pair of finite numbers, e.g. a poke's point or force; GIDInputError naming ``name`` otherwise."""
+    try:
+        first, second = (float(v) for v in value)
+    except (TypeError, ValueError) as error:
+        raise GIDInputError(f"{name} must be a pair of numbers {layout}, got {value!r}") from error
+    if not (math.isfinite(first) and math.isfinite(second)):
+        raise GIDInputError(f"{name} must be finite, got {value!r}")
+    return first, second

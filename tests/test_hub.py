@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import huggingface_hub.constants
 import numpy as np
@@ -221,8 +223,11 @@ def test_generate_writes_a_loop_and_its_spectrum(saved_pipeline, tmp_path):
     [
         (lambda path: path.write_text("not a picture"), [], "not an image"),
         (lambda path: Image.new("RGB", (8, 8)).save(path, format="PNG"), [], "too small"),
-        (lambda path: Image.new("RGB", (64, 40)).save(path, format="PNG"), ["--checkpoint", "nowhere/x/y"],
-         "does not exist"),
+        (
+            lambda path: Image.new("RGB", (64, 40)).save(path, format="PNG"),
+            ["--checkpoint", "nowhere/x/y"],
+            "does not exist",
+        ),
         (lambda path: Image.new("RGB", (64, 40)).save(path, format="PNG"), ["--frames", "4"], "num_frames"),
     ],
 )
@@ -239,3 +244,118 @@ def test_generate_unknown_scheduler_is_an_argument_error(saved_pipeline, tmp_pat
     with pytest.raises(SystemExit) as exit_info:
         main(["generate", "photo.png", "-o", str(tmp_path / "loop.mp4"), "--scheduler", "euler"])
     assert exit_info.value.code == 2
+
+
+# ------------------------------------------------------------------ loading the published folder with stock diffusers
+
+# Runs where gid_pipeline cannot be imported: the installed (editable) package is hidden from the import system.
+NO_PACKAGE_SCRIPT = """
+import importlib.util, os, sys
+sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+sys.path = [p for p in sys.path if not os.path.isdir(os.path.join(p or ".", "gid_pipeline"))]
+sys.path_importer_cache.clear()
+assert importlib.util.find_spec("gid_pipeline") is None, "gid_pipeline is still importable"
+import torch
+from diffusers import DiffusionPipeline
+
+pipe = DiffusionPipeline.from_pretrained(sys.argv[1], trust_remote_code=True)
+pipe.set_progress_bar_config(disable=True)
+image = torch.rand(3, 32, 48, generator=torch.Generator().manual_seed(123))
+out = pipe(image, num_inference_steps=2, num_frames=8, generator=torch.Generator().manual_seed(0), output_type="pt")
+torch.save({"class": type(pipe).__name__, "module": sys.modules[type(pipe).__module__].__file__,
+            "spectrum": out.spectral_volumes[0].spectrum, "frames": out.frames}, sys.argv[2])
+"""
+
+
+@pytest.fixture
+def published(saved_pipeline, tmp_path, monkeypatch):
+    """The dry-run upload folder of the tiny pipeline; diffusers' copies of remote code go to tmp."""
+    import diffusers.utils.dynamic_modules_utils as dynamic_modules
+
+    monkeypatch.setattr(dynamic_modules, "HF_MODULES_CACHE", str(tmp_path / "modules"))
+    folder, pipe = saved_pipeline
+    upload, files, _ = publish(folder, "someone/gid-tiny", dry_run=True, folder=tmp_path / "upload")
+    return upload, files, pipe
+
+
+def test_published_folder_declares_its_custom_code(published):
+    upload, files, _ = published
+    assert {"pipeline_gid.py", "gid_pipeline_bundle.py", "unet/frequency_unet.py", "renderer/renderer.py"} <= {
+        str(path) for path in files
+    }
+    index = json.loads((upload / "model_index.json").read_text())
+    assert index["_class_name"] == ["pipeline_gid", "GIDPipeline"]
+    assert index["unet"] == ["frequency_unet", "FrequencyUNet"] and index["renderer"] == ["renderer", "SplatRenderer"]
+    assert index["scheduler"] == ["diffusers", "DPMSolverMultistepScheduler"]  # diffusers' own classes stay
+    assert "_name_or_path" not in index
+    # The bundle is the package's own source text, and compiles.
+    bundle = (upload / "gid_pipeline_bundle.py").read_text()
+    compile(bundle, "gid_pipeline_bundle.py", "exec")
+    assert "SOURCES['gid_pipeline.pipeline_gid']" in bundle and "class GIDPipeline(DiffusionPipeline)" in bundle
+
+
+def test_published_folder_loads_with_stock_diffusers_and_samples_identically(published):
+    from diffusers import DiffusionPipeline
+
+    upload, _, pipe = published
+    expected = pipe(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum
+    # Stock diffusers, through the remote-code mechanism (here gid_pipeline is installed, so the shims use it).
+    with pytest.raises(ValueError, match="trust_remote_code"):
+        DiffusionPipeline.from_pretrained(upload)
+    remote = DiffusionPipeline.from_pretrained(upload, trust_remote_code=True)
+    assert isinstance(remote, GIDPipeline) and remote.renderer is not None
+    remote.set_progress_bar_config(disable=True)
+    assert torch.equal(remote(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum, expected)
+    # GIDPipeline itself reads the published form as its own classes (no code from the folder runs).
+    (upload / "pipeline_gid.py").write_text("raise RuntimeError('must not run')\n")
+    (upload / "unet" / "frequency_unet.py").write_text("raise RuntimeError('must not run')\n")
+    loaded = GIDPipeline.from_pretrained(upload)
+    loaded.set_progress_bar_config(disable=True)
+    assert torch.equal(loaded(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum, expected)
+
+
+def test_published_repo_loads_by_repo_id_from_the_hub_cache(published, offline_hub):
+    upload, _, pipe = published
+    make_hub_cache(offline_hub, "someone/gid-tiny", upload)
+    expected = pipe(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum
+    loaded = GIDPipeline.from_pretrained("someone/gid-tiny")
+    loaded.set_progress_bar_config(disable=True)
+    assert torch.equal(loaded(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum, expected)
+    # Stock diffusers by repo id too: its own download (offline: the cache) and the repo's remote code.
+    from diffusers import DiffusionPipeline
+
+    remote = DiffusionPipeline.from_pretrained("someone/gid-tiny", trust_remote_code=True)
+    remote.set_progress_bar_config(disable=True)
+    assert isinstance(remote, GIDPipeline)
+    assert torch.equal(remote(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum, expected)
+
+
+@pytest.mark.slow  # a fresh interpreter importing torch and diffusers: about 15 s on the shared 2-core machine
+def test_published_folder_loads_where_gid_pipeline_is_not_installed(published, tmp_path):
+    """A fresh interpreter that cannot import gid_pipeline loads the folder with stock diffusers and
+    trust_remote_code (the vendored bundle), and samples exactly what the source pipeline samples."""
+    upload, _, pipe = published
+    script = tmp_path / "load.py"
+    script.write_text(NO_PACKAGE_SCRIPT)
+    environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "fresh-modules"), "HF_HUB_OFFLINE": "1",
+                   "OMP_NUM_THREADS": "1"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(script), str(upload), str(tmp_path / "out.pt")],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = torch.load(tmp_path / "out.pt")
+    assert out["class"] == "GIDPipeline"
+    assert "fresh-modules" in out["module"]  # the vendored copy, not the installed package
+    expected = pipe(**get_dummy_inputs())
+    assert torch.equal(out["spectrum"], expected.spectral_volumes[0].spectrum)
+    assert torch.equal(out["frames"], expected.frames)
+
+
+def test_missing_component_folder_is_named(saved_pipeline):
+    folder, _ = saved_pipeline
+    shutil.rmtree(folder / "unet")
+    with pytest.raises(GIDInputError, match=r"lists the component 'unet' \(FrequencyUNet\) but its folder unet/"):
+        GIDPipeline.from_pretrained(folder)
+    with pytest.raises(GIDInputError, match="'unet'"):
+        load_pipeline(folder)

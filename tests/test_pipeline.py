@@ -367,3 +367,271 @@ def test_shipped_checkpoint_samples_offline(monkeypatch):
     assert torch.isfinite(volume.spectrum).all()
     assert out.frames.shape == (1, 32, 3, 80, 128)
     torch.testing.assert_close(out.frames[0, 0], image, atol=1e-5, rtol=0)
+
+
+# ---------------------------------------------------------------------------------------------- playing a volume
+
+
+@pytest.fixture
+def volume(pipe) -> SpectralVolume:
+    """A sampled 48x32 volume with a 16-frame period (so speed 2 still holds its 4 frequencies)."""
+    return pipe(**get_dummy_inputs(output_type="spectrum", num_frames=16)).spectral_volumes[0]
+
+
+@pytest.mark.parametrize("output_type", ["np", "pt", "pil"])
+def test_render_spectral_volume_output_types_and_return_dict(pipe, volume, output_type):
+    image = get_dummy_inputs()["image"]
+    out = pipe.render_spectral_volume(image, volume, output_type=output_type)
+    assert isinstance(out, GIDPipelineOutput)
+    (played,) = out.spectral_volumes
+    assert isinstance(played, SpectralVolume) and (played.num_frames, played.fps) == (16, 30.0)
+    torch.testing.assert_close(played.spectrum, volume.spectrum, atol=0, rtol=0)
+    if output_type == "np":
+        assert out.frames.shape == (1, 16, 32, 48, 3) and out.frames.dtype == np.float32
+        np.testing.assert_allclose(out.frames[0, 0], image.permute(1, 2, 0).numpy(), atol=1e-6)
+    elif output_type == "pt":
+        assert out.frames.shape == (1, 16, 3, 32, 48) and out.frames.dtype == torch.float32
+        # The same frames as rendering the volume by hand with the pipeline's renderer.
+        expected = torch.cat(list(pipe.iter_frames(image, volume)))
+        torch.testing.assert_close(out.frames[0], expected)
+    else:
+        assert len(out.frames) == 1 and len(out.frames[0]) == 16
+        assert all(isinstance(frame, PIL.Image.Image) and frame.size == (48, 32) for frame in out.frames[0])
+    frames, volumes = pipe.render_spectral_volume(image, volume, output_type=output_type, return_dict=False)
+    assert len(volumes) == 1 and len(frames[0]) == 16
+    with pytest.raises(GIDInputError, match="output_type"):
+        pipe.render_spectral_volume(image, volume, output_type="spectrum")
+
+
+def test_iter_loop_frames_streams_what_render_spectral_volume_returns(pipe, volume):
+    image = get_dummy_inputs()["image"]
+    controls = {"amplitude": 3.0, "frequency_band": (1.8, None), "num_frames": 20}
+    chunks = list(pipe.iter_loop_frames(image, volume, **controls))
+    assert all(chunk.ndim == 4 and chunk.shape[1:] == (3, 32, 48) for chunk in chunks)
+    out = pipe.render_spectral_volume(image, volume, output_type="pt", **controls)
+    torch.testing.assert_close(torch.cat(chunks), out.frames[0])
+    (played,) = out.spectral_volumes
+    # 20 frames over the volume's own period (16 frames at 30 fps): the frame rate follows.
+    assert played.num_frames == 20 and played.fps == pytest.approx(20 / (16 / 30))
+    assert played.period_seconds == pytest.approx(volume.period_seconds)
+    expected = 3.0 * volume.spectrum * (volume.frequencies_hz >= 1.8).float().view(-1, 1, 1, 1)
+    torch.testing.assert_close(played.spectrum, expected)
+
+
+def test_speed_two_halves_the_loop_at_the_same_fps_and_stays_seamless(pipe, volume):
+    image = get_dummy_inputs()["image"]
+    normal = pipe.render_spectral_volume(image, volume, output_type="pt", amplitude=5.0)
+    fast = pipe.render_spectral_volume(image, volume, output_type="pt", amplitude=5.0, speed=2.0)
+    (played,) = fast.spectral_volumes
+    assert (played.num_frames, played.fps) == (8, volume.fps)
+    assert fast.frames.shape == (1, 8, 3, 32, 48)
+    # The fast loop moves as every second frame of the normal one (the frames differ a little: the splatting
+    # metric averages |F_t| over the frames of the loop) ...
+    normal_motion = spectrum_to_motion(normal.spectral_volumes[0].spectrum, 16)
+    torch.testing.assert_close(spectrum_to_motion(played.spectrum, 8), normal_motion[::2], atol=1e-4, rtol=0)
+    assert float((fast.frames[0, 1:] - image).abs().amax()) > 0.05
+    # ... and its frame num_frames would be frame 0 again (the input image).
+    ends = spectrum_to_motion(played.spectrum, played.num_frames, frame_indices=torch.tensor([0.0, 8.0]))
+    torch.testing.assert_close(ends[1], ends[0], atol=1e-4, rtol=0)
+    torch.testing.assert_close(fast.frames[0, 0], image, atol=1e-6, rtol=0)
+
+
+def test_controls_that_remove_all_motion_give_the_still_image(pipe, volume):
+    image = get_dummy_inputs()["image"]
+    for controls in ({"amplitude": 0.0}, {"frequency_band": (0.5, 1.5)}, {"region_mask": torch.zeros(16, 24)}):
+        frames = pipe.render_spectral_volume(image, volume, output_type="pt", **controls).frames[0]
+        assert torch.equal(frames, image.expand_as(frames)), controls
+    moving = pipe.render_spectral_volume(image, volume, output_type="pt", amplitude=5.0).frames[0]
+    assert float((moving - image).abs().max()) > 0.05
+
+
+def test_a_masked_region_stays_still_through_the_pipeline(volume):
+    """Pixel splatting (no learned renderer): columns far from the moving half keep the input's pixels."""
+    pipe = GIDPipeline(**get_dummy_components(renderer=False))
+    pipe.set_progress_bar_config(disable=True)
+    image = get_dummy_inputs()["image"]
+    mask = np.zeros((32, 48), dtype=np.float32)
+    mask[:, 24:] = 1.0
+    amplitude = 4.0 / float(pipe.played_volume(image, volume).spectrum.abs().amax())  # moves by a few pixels
+    out = pipe.render_spectral_volume(image, volume, output_type="np", amplitude=amplitude, region_mask=mask)
+    frames = out.frames[0]  # (16, 32, 48, 3)
+    largest = float(spectrum_to_motion(out.spectral_volumes[0].spectrum, 16).norm(dim=1).max())
+    assert 0.5 < largest < 10.0
+    still = image.permute(1, 2, 0).numpy()[:, :12]
+    np.testing.assert_allclose(frames[:, :, :12], np.broadcast_to(still, frames[:, :, :12].shape), atol=1e-6)
+    assert np.abs(frames[:, :, 24:] - image.permute(1, 2, 0).numpy()[:, 24:]).max() > 0.05
+
+
+def test_render_spectral_volume_takes_images_of_any_form_and_fits_the_volume(pipe, volume):
+    array = (np.random.default_rng(2).random((64, 96, 3)) * 255).astype(np.uint8)  # twice the volume's size
+    out = pipe.render_spectral_volume(PIL.Image.fromarray(array), volume, output_type="np")
+    assert out.frames.shape == (1, 16, 64, 96, 3)
+    (played,) = out.spectral_volumes
+    assert played.size == (64, 96)
+    torch.testing.assert_close(played.spectrum, resize_spectrum(volume.spectrum, (64, 96)))
+    np.testing.assert_allclose(out.frames[0, 0], array / 255.0, atol=1e-6)
+    assert pipe.render_spectral_volume(array, volume, output_type="pt").frames.shape == (1, 16, 3, 64, 96)
+
+
+@pytest.mark.parametrize(
+    ("image", "controls", "message"),
+    [(torch.rand(3, 32, 32), {}, "aspect ratios differ"), (torch.rand(2, 3, 32, 48), {}, "one image"),
+     (torch.rand(3, 32, 48), {"speed": 0.0}, "speed must be a positive"),
+     (torch.rand(3, 32, 48), {"speed": 0.01}, "MAX_NUM_FRAMES = 1000"),
+     (torch.rand(3, 32, 48), {"num_frames": 0}, r"num_frames must be an integer from 6"),
+     (torch.rand(3, 32, 48), {"num_frames": 10**6}, "MAX_NUM_FRAMES = 1000"),
+     (torch.rand(3, 32, 48), {"frequency_band": (2.0, 1.0)}, "reversed"),
+     (torch.rand(3, 32, 48), {"region_mask": torch.ones(1, 32, 48)}, "2-D"),
+     (torch.rand(3, 32, 48), {"fps": -1.0}, "fps must be a positive")],
+)  # fmt: skip
+def test_render_spectral_volume_bad_input(pipe, volume, image, controls, message):
+    with pytest.raises(GIDInputError, match=message):
+        pipe.render_spectral_volume(image, volume, **controls)
+    with pytest.raises(GIDInputError, match=message):
+        pipe.iter_loop_frames(image, volume, **controls)  # checked before the first frame is asked for
+    with pytest.raises(GIDInputError, match="SpectralVolume"):
+        pipe.render_spectral_volume(get_dummy_inputs()["image"], volume.spectrum)
+
+
+def test_poke_with_zero_force_is_the_still_image_and_a_push_moves(pipe, volume):
+    image = get_dummy_inputs()["image"]
+    still = pipe.poke(image, volume, (24.0, 16.0), (0.0, 0.0), num_frames=12, output_type="pt")
+    assert still.frames.shape == (1, 12, 3, 32, 48)
+    assert torch.equal(still.frames[0], image.expand(12, -1, -1, -1))
+    assert still.spectral_volumes[0].size == (32, 48)
+    pushed = pipe.poke(image, volume, (24.0, 16.0), (6.0, -2.0), num_frames=12, output_type="np", hold=0.1)
+    assert pushed.frames.shape == (1, 12, 32, 48, 3)
+    assert np.abs(pushed.frames[0] - image.permute(1, 2, 0).numpy()).max() > 0.05
+    chunks = list(pipe.iter_poke_frames(image, volume, (24.0, 16.0), (6.0, -2.0), num_frames=12, hold=0.1))
+    np.testing.assert_allclose(torch.cat(chunks).permute(0, 2, 3, 1).numpy(), pushed.frames[0], atol=1e-6)
+    frames, volumes = pipe.poke(image, volume, (1, 1), (1, 1), num_frames=3, output_type="pil", return_dict=False)
+    assert len(frames[0]) == 3 and isinstance(frames[0][0], PIL.Image.Image) and len(volumes) == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [({"point": (100.0, 5.0)}, "outside"), ({"point": 5.0}, r"point must be a pair"),
+     ({"force": (1.0, float("nan"))}, "force must be finite"), ({"num_frames": 0}, "MAX_NUM_FRAMES"),
+     ({"num_frames": 10**6}, "MAX_NUM_FRAMES = 1000"), ({"damping": 1.5}, "damping"), ({"fps": 0.0}, "fps"),
+     ({"hold": -1.0}, "hold must be >= 0|start and hold")],
+)  # fmt: skip
+def test_poke_bad_input(pipe, volume, arguments, message):
+    call = {"point": (5.0, 5.0), "force": (1.0, 0.0), **arguments}
+    with pytest.raises(GIDInputError, match=message):
+        pipe.poke(get_dummy_inputs()["image"], volume, **call)
+    with pytest.raises(GIDInputError, match=message):
+        pipe.iter_poke_frames(get_dummy_inputs()["image"], volume, **call)
+
+
+# ---------------------------------------------------------------------------------------------- batches and inputs
+
+
+def test_a_batch_gives_what_single_calls_give_with_the_same_generators(pipe):
+    """diffusers' convention: one generator per image; a batch of two equals two single calls."""
+    images = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(9))
+    generators = [torch.Generator().manual_seed(11), torch.Generator().manual_seed(12)]
+    batch = pipe(**get_dummy_inputs(image=[images[0], images[1]], generator=generators))
+    for index, seed in enumerate((11, 12)):
+        single = pipe(**get_dummy_inputs(image=images[index], generator=torch.Generator().manual_seed(seed)))
+        torch.testing.assert_close(
+            batch.spectral_volumes[index].spectrum, single.spectral_volumes[0].spectrum, atol=1e-5, rtol=1e-5
+        )
+        # Batched convolutions round differently in the last bits, and the learned renderer can turn that into a
+        # level or two at a stray pixel (1 of 36864 values off by 0.0065 in one run): all but a few are equal.
+        difference = (batch.frames[index] - single.frames[0]).abs()
+        assert float((difference > 1e-4).float().mean()) < 1e-3 and float(difference.max()) < 0.02
+    assert not torch.allclose(batch.spectral_volumes[0].spectrum, batch.spectral_volumes[1].spectrum)
+
+
+def _png_header_only(path, width: int, height: int) -> None:
+    """A PNG with only its signature, IHDR (8-bit RGB, width x height) and IEND: no pixel data at all."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [(lambda path: path.write_text("this is not a picture"), "not an image"),
+     (lambda path: None, "not found|does not exist"),
+     (lambda path: PIL.Image.new("RGB", (8, 8)).save(path, format="PNG"), "too small: 8x8"),
+     (lambda path: _png_header_only(path, 20000, 20000), "too large"),
+     (lambda path: _png_header_only(path, 10000, 6000), "too large: 10000x6000 is over 50 megapixels")],
+)  # fmt: skip
+def test_bad_image_files(pipe, tmp_path, make, message):
+    """Refused with a clear message; the huge ones from their header alone (they hold no pixel data, so decoding
+    would fail with another message)."""
+    path = tmp_path / "photo.png"
+    make(path)
+    with pytest.raises(GIDInputError, match=message):
+        pipe(**get_dummy_inputs(image=str(path)))
+    with pytest.raises(GIDInputError, match=message):
+        pipe.render_spectral_volume(path, SpectralVolume(torch.zeros(4, 4, 32, 48), 8, 30.0))
+
+
+def _rgb(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(array)).permute(2, 0, 1).float() / 255
+
+
+@pytest.mark.parametrize("kind", ["grayscale", "rgba", "16-bit", "exif-rotated"])
+def test_image_files_of_every_kind_are_converted_to_rgb(pipe, tmp_path, kind):
+    """Frame 0 of the loop is the photo as a viewer shows it: grey as RGB, transparency on white, 16 bit scaled to
+    8, EXIF orientation applied."""
+    rng = np.random.default_rng(4)
+    path = tmp_path / ("photo.jpg" if kind == "exif-rotated" else "photo.png")
+    if kind == "grayscale":
+        gray = (rng.random((32, 48)) * 255).astype(np.uint8)
+        PIL.Image.fromarray(gray).save(path)
+        expected = _rgb(np.repeat(gray[..., None], 3, axis=2))
+    elif kind == "rgba":
+        rgba = (rng.random((32, 48, 4)) * 255).astype(np.uint8)
+        PIL.Image.fromarray(rgba, "RGBA").save(path)
+        alpha = rgba[..., 3:].astype(np.float64) / 255
+        expected = _rgb(np.rint(rgba[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8))
+    elif kind == "16-bit":
+        deep = (rng.random((32, 48)) * 65535).astype(np.uint16)
+        PIL.Image.fromarray(deep).save(path)
+        assert PIL.Image.open(path).mode.startswith("I")
+        expected = _rgb(np.repeat(np.rint(deep / 257.0).astype(np.uint8)[..., None], 3, axis=2))
+    else:
+        photo = PIL.Image.fromarray((rng.random((32, 48, 3)) * 255).astype(np.uint8))
+        exif = PIL.Image.Exif()
+        exif[0x0112] = 6  # orientation: shown rotated 90 degrees clockwise
+        photo.save(path, exif=exif.tobytes(), quality=95)
+        stored = PIL.Image.open(path)
+        stored.load()
+        expected = _rgb(np.asarray(stored.transpose(PIL.Image.Transpose.ROTATE_270)))
+    out = pipe(**get_dummy_inputs(image=str(path)))
+    height, width = expected.shape[-2:]
+    assert out.frames.shape == (1, NUM_FRAMES, 3, height, width)
+    torch.testing.assert_close(out.frames[0, 0], expected, atol=1.5 / 255, rtol=0)
+    if kind == "exif-rotated":
+        assert (height, width) == (48, 32)
+
+
+@pytest.mark.parametrize("num_frames", [0, 10**6])
+def test_frame_counts_out_of_range_name_the_limit(pipe, num_frames):
+    with pytest.raises(GIDInputError, match=r"num_frames must be an integer from 6 .* MAX_NUM_FRAMES = 1000"):
+        pipe(**get_dummy_inputs(num_frames=num_frames))
+    with pytest.raises(GIDInputError, match="MAX_NUM_FRAMES = 1000"):
+        pipe.render_spectral_volume(get_dummy_inputs()["image"], SpectralVolume(torch.zeros(4, 4, 32, 48), 8, 30.0),
+                                    num_frames=num_frames)  # fmt: skip
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="enable_model_cpu_offload needs a CUDA device")
+def test_enable_model_cpu_offload_samples_what_the_cpu_samples(pipe):
+    expected = pipe(**get_dummy_inputs())
+    pipe.enable_model_cpu_offload()
+    out = pipe(**get_dummy_inputs())
+    assert pipe.unet.device.type == "cpu"  # offloaded again after the call
+    torch.testing.assert_close(out.spectral_volumes[0].spectrum, expected.spectral_volumes[0].spectrum, atol=1e-3,
+                               rtol=1e-3)  # fmt: skip
+    assert out.frames.shape == expected.frames.shape
+    volume = out.spectral_volumes[0]
+    frames = pipe.render_spectral_volume(get_dummy_inputs()["image"], volume, output_type="pt").frames
+    torch.testing.assert_close(frames[0, 0], get_dummy_inputs()["image"], atol=1e-5, rtol=0)
