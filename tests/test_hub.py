@@ -216,6 +216,13 @@ def test_generate_writes_a_loop_and_its_spectrum(saved_pipeline, tmp_path):
     assert main([*args, "-o", str(tmp_path / "again.gif"), "--spectrum-out", str(tmp_path / "t.safetensors"),
                  "--scheduler", "dpm"]) == 0  # fmt: skip
     assert torch.equal(SpectralVolume.load(tmp_path / "t.safetensors").spectrum, volume.spectrum)
+    # Speed 0.5 plays the same loop in twice the frames at the same rate; a reversed band is refused before
+    # anything is written.
+    assert main([*args, "-o", str(tmp_path / "slow.mp4"), "--speed", "0.5", "--band", "0,3"]) == 0
+    info = probe_video(tmp_path / "slow.mp4")
+    assert (info.num_frames, info.fps) == (2 * NUM_FRAMES, 8.0)
+    assert main([*args, "-o", str(tmp_path / "bad.mp4"), "--band", "3,1"]) == 2
+    assert not (tmp_path / "bad.mp4").exists()
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import torch
 from .. import DEFAULT_CHECKPOINT
 from ..guidance import PAPER_GUIDANCE_SCALE
 from ..video import read_image
-from .arguments import non_negative_float, positive_float, positive_int, size, video_path
+from .arguments import non_negative_float, pair, positive_float, positive_int, size, video_path
 from .motion import check_render_size, stream_to_video
 
 
@@ -40,9 +40,12 @@ def _generate(args: argparse.Namespace) -> None:
     if args.spectrum_out is not None:
         volume.save(args.spectrum_out)
         print(f"wrote {args.spectrum_out}")
-    stream_to_video(args.output, pipe.iter_frames(images[0], volume), args.frames, args.fps, "render")
-    height, width = volume.size
-    print(f"wrote {args.output} ({args.frames} frames at {args.fps:g} fps, {width}x{height}, a seamless loop)")
+    controls = {"speed": args.speed, "frequency_band": args.band, "fps": args.fps}
+    played = pipe.played_volume(images[0], volume, **controls)  # checks the controls before any frame is rendered
+    frames = pipe.iter_loop_frames(images[0], volume, **controls)
+    stream_to_video(args.output, frames, played.num_frames, played.fps, "render")
+    height, width = played.size
+    print(f"wrote {args.output} ({played.num_frames} frames at {played.fps:g} fps, {width}x{height}, a seamless loop)")
 
 
 def _build_pipeline(args: argparse.Namespace) -> None:
@@ -106,6 +109,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--motion-scale", type=non_negative_float, default=1.0, help="amplitude factor (1)")
     generate.add_argument(
         "--long-side", type=positive_int, help="render at the photo's size with the longer side at most N px (512)"
+    )
+    generate.add_argument(
+        "--speed", type=positive_float, default=1.0, help="playback speed: 2 plays the loop in half the time (1)"
+    )
+    generate.add_argument(
+        "--band", type=pair, help="keep only the motion between LOW,HIGH Hz of the predicted loop, e.g. 0.2,1.0"
     )
     generate.add_argument("--spectrum-out", type=Path, help="also save the spectral volume (.safetensors)")
     generate.add_argument(
