@@ -1,12 +1,14 @@
 """Generative Image Dynamics: the Gradio app (and the Hugging Face Space's entry point).
 
-Three tabs: **Loop** (a photo -> predicted motion -> a seamless looping video and its spectral volume),
-**Click to poke** (choose a point of a photo, push it, watch the scene sway and settle) and **From video** (a real
+Three tabs: **Loop** (a photo -> predicted motion -> a seamless looping video at a chosen speed and length, as mp4
+and GIF, a heatmap of the motion and its spectral volume), **Click to poke** (choose a point of a photo, push it,
+watch the scene sway and settle; after a loop it holds that photo and its motion) and **From video** (a real
 clip's motion -> a loop, which can then be poked). Run ``python app.py [--checkpoint DIR] [--port N] [--share]``;
 the model folder defaults to ``$GID_CHECKPOINT`` or the repository's ``assets/gid-default``.
 
-The UI only: the math is in gid_pipeline (the pipeline predicts, rendering loops, dynamics pokes, clip_motion
-measures clips) and the glue (limits, caching, files) in gid_pipeline.app_logic. Named events, callable with
+The UI only: the math is in gid_pipeline (the pipeline predicts and renders loops and pokes, motion_controls sets
+speed and amplitude, clip_motion measures clips, visualize draws the motion) and the glue (limits, caching, files)
+in gid_pipeline.app_logic. Named events, callable with
 gradio_client: ``/loop``, ``/poke`` and ``/from_video``.
 """
 
@@ -43,7 +45,8 @@ EXAMPLE_PHOTOS = ["meadow.jpg", "dandelion.jpg", "ladybird.jpg", "marigold.jpg",
 EXAMPLE_CLIP = "tree.mp4"
 DEFAULT_STEPS = 25
 DEFAULT_SIZE = 512
-DEFAULT_FRAMES = 150
+DEFAULT_FPS = 30.0
+DEFAULT_DURATION = 5.0  # seconds: one period of the model's 5 s loop at speed 1
 # The learned renderer (the checkpoint's, when it has one) is the paper's; on two CPU cores it costs about 0.4 s per
 # 512 px frame (a minute per loop), so the app offers it by default only on a GPU.
 RENDERERS = [("learned (the checkpoint's; slow on a CPU)", "learned"), ("pixel softmax splatting (fast)", "pixel")]
@@ -81,17 +84,18 @@ def predict_on_device(checkpoint: str, image: np.ndarray, settings: logic.Predic
 def render_loop_on_device(
     checkpoint: str,
     path: str,
+    gif_path: str | None,
     image: np.ndarray,
     volume: SpectralVolume,
-    num_frames: int,
+    timing: logic.LoopTiming,
     motion_scale: float,
     learned: bool,
-) -> Path:
-    """Render a loop into an mp4 at path on the model's device, with the pipeline's learned renderer if asked and
-    the checkpoint has one, else with pixel softmax splatting."""
-    engine = engine_for(checkpoint)
-    renderer = engine.pipeline().renderer if learned else None
-    return logic.render_loop_video(Path(path), image, volume, num_frames, motion_scale, renderer, engine.device)[0]
+) -> None:
+    """Render a loop into an mp4 at path (and a GIF at gif_path, if given) on the model's device, with the
+    pipeline's learned renderer if asked and the checkpoint has one, else with pixel softmax splatting."""
+    pipe = engine_for(checkpoint).pipeline(learned_renderer=learned)
+    gif = Path(gif_path) if gif_path else None
+    logic.render_loop_video(Path(path), pipe, image, volume, timing, motion_scale, gif_path=gif)
 
 
 def photo_input(**kwargs: Any) -> gr.Image:
@@ -152,6 +156,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
     checkpoint = resolve_checkpoint(checkpoint)
     engine = engine_for(checkpoint)
     outputs = logic.OutputFolder()
+    logic.limit_heap_growth()  # before Gradio's worker threads allocate anything
 
     def predict(image: np.ndarray, settings: logic.PredictionSettings) -> SpectralVolume:
         """The photo's motion on the model-input grid, from the cache when this photo and settings were seen."""
@@ -165,28 +170,37 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
     def make_loop(
         photo: Any,
         size: float,
-        frames: float,
+        fps: float,
+        duration: float,
+        speed: float,
         motion_scale: float,
         steps: float,
         guidance: float,
         seed: float,
         renderer: str,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
-    ) -> tuple[str, str]:
+    ) -> tuple[str, str, np.ndarray, str, str]:
         if renderer not in {value for _, value in RENDERERS}:
             raise GIDInputError(f"renderer must be one of {[value for _, value in RENDERERS]}, got {renderer!r}")
         image = logic.load_photo(file_path(photo))
         side = video_side(size)
-        num_frames = logic.check_range("frames", frames, logic.MIN_FRAMES, logic.MAX_FRAMES, integer=True)
         scale = logic.check_range("motion scale", motion_scale, 0.0, logic.MAX_MOTION_SCALE)
+        controls = logic.LoopControls(speed=speed, fps=fps, duration=duration)
         volume = predict(image, logic.PredictionSettings(seed=seed, steps=steps, guidance=guidance))
+        timing = logic.loop_timing(volume, controls)
         working = logic.fit_long_side(image, side)
-        path = str(outputs.new_path("loop", ".mp4"))
-        video = render_loop_on_device(checkpoint, path, working, volume, num_frames, scale, renderer == "learned")
-        # On the model's grid with the model's time base: `gid render` replays this loop at its natural speed.
-        saved = SpectralVolume(volume.spectrum * scale, volume.num_frames, volume.fps)
+        video, gif = outputs.new_path("loop", ".mp4"), outputs.new_path("loop", ".gif")
+        render_loop_on_device(checkpoint, str(video), str(gif), working, volume, timing, scale, renderer == "learned")
+        heatmap = logic.motion_heatmap(working, volume, scale)
+        # On the model's grid, period / speed: `gid render` replays this loop at the speed it was made.
+        saved = logic.played_volume(volume, timing, scale)
         spectrum = logic.storable(saved).save(outputs.new_path("spectral-volume", ".safetensors"))
-        return str(video), str(spectrum)
+        return str(video), str(gif), heatmap, str(spectrum), timing.describe()
+
+    def carry_to_poke(photo: Any, seed: float, steps: float, guidance: float) -> tuple[Any, ...]:
+        """After a loop: the poke tab takes its photo and sampling settings, so its first poke reuses the motion
+        the loop predicted (the cache keys on both) instead of predicting again."""
+        return file_path(photo), None, seed, steps, guidance
 
     # ---------------------------------------------------------------------------------------------- Poke
     @user_errors("show the photo")
@@ -251,7 +265,8 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
             volume = SpectralVolume.load(file_path(motion_file))
         else:
             volume = predict(image, logic.PredictionSettings(seed=seed, steps=steps, guidance=guidance))
-        return str(logic.render_poke_video(outputs.new_path("poke", ".mp4"), working, volume, request))
+        pipe = engine.pipeline()
+        return str(logic.render_poke_video(outputs.new_path("poke", ".mp4"), pipe, working, volume, request))
 
     # ---------------------------------------------------------------------------------------------- From video
     @user_errors("make a loop from the clip")
@@ -264,16 +279,14 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
     ) -> tuple[str, str, dict]:
         request = logic.ClipRequest(start=start, duration=duration, long_side=size, motion_scale=motion_scale)
+        scale = request.motion_scale
         motion, note = logic.measure_clip(clip, request)
         if note:
             gr.Warning(_sentence(note))
-        video, played = logic.render_loop_video(
-            outputs.new_path("clip-loop", ".mp4"),
-            motion.image,
-            motion.volume,
-            motion.volume.num_frames,
-            request.motion_scale,
-        )
+        video = outputs.new_path("clip-loop", ".mp4")
+        timing = logic.loop_timing(motion.volume)  # the clip's window, at its own rate
+        render_loop_on_device(checkpoint, str(video), None, motion.image, motion.volume, timing, scale, False)
+        played = logic.played_volume(motion.volume, timing, scale)
         spectrum = logic.storable(played).save(outputs.new_path("clip-spectral-volume", ".safetensors"))
         still = logic.save_png(outputs.new_path("clip-still", ".png"), motion.image)
         return str(video), str(spectrum), {"still": str(still), "spectrum": str(spectrum)}
@@ -284,11 +297,13 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         return state["still"], state["spectrum"], gr.Tabs(selected="poke")
 
     # ---------------------------------------------------------------------------------------------- layout
-    def sampling_controls() -> tuple[gr.Slider, gr.Slider, gr.Number]:
+    def sampling_controls(tab: str) -> tuple[gr.Slider, gr.Slider, gr.Number]:
         """Steps, guidance (starting at the checkpoint's own default) and seed: the same in the Loop and poke tabs."""
-        steps = gr.Slider(1, logic.MAX_STEPS, DEFAULT_STEPS, step=1, label="Steps")
-        guidance = gr.Slider(0, logic.MAX_GUIDANCE, engine.default_guidance, step=0.25, label="Guidance scale")
-        seed = gr.Number(0, precision=0, minimum=0, maximum=logic.MAX_SEED, label="Seed")
+        steps = gr.Slider(1, logic.MAX_STEPS, DEFAULT_STEPS, step=1, label="Steps", elem_id=f"{tab}-steps")
+        guidance = gr.Slider(
+            0, logic.MAX_GUIDANCE, engine.default_guidance, step=0.25, label="Guidance scale", elem_id=f"{tab}-guidance"
+        )
+        seed = gr.Number(0, precision=0, minimum=0, maximum=logic.MAX_SEED, label="Seed", elem_id=f"{tab}-seed")
         return steps, guidance, seed
 
     photos = [str(EXAMPLES / name) for name in EXAMPLE_PHOTOS if (EXAMPLES / name).is_file()]
@@ -303,33 +318,75 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
             with gr.Tab("Loop", id="loop"):
                 with gr.Row():
                     with gr.Column():
-                        loop_photo = photo_input(label="Photo")
+                        loop_photo = photo_input(label="Photo", elem_id="loop-photo")
                         if photos:
-                            gr.Examples([[p] for p in photos], inputs=[loop_photo], cache_examples=False)
+                            examples = [[p] for p in photos]
+                            gr.Examples(examples, inputs=[loop_photo], cache_examples=False, elem_id="loop-examples")
                         loop_size = gr.Slider(
                             logic.MIN_VIDEO_SIDE,
                             logic.MAX_VIDEO_SIDE,
                             DEFAULT_SIZE,
                             step=32,
                             label="Video size (longer side, px)",
+                            elem_id="loop-size",
                         )
-                        loop_frames = gr.Slider(
-                            30,
-                            logic.MAX_FRAMES,
-                            DEFAULT_FRAMES,
+                        loop_scale = gr.Slider(
+                            0, logic.MAX_MOTION_SCALE, 1.0, step=0.1, label="Motion strength (amplitude factor)"
+                        )
+                        loop_speed = gr.Slider(
+                            logic.MIN_SPEED,
+                            logic.MAX_SPEED,
+                            1.0,
+                            step=0.05,
+                            label="Speed (2 plays the motion twice as fast: the 5 s loop lasts 2.5 s)",
+                            elem_id="loop-speed",
+                        )
+                        loop_duration = gr.Slider(
+                            1,
+                            logic.MAX_LOOP_SECONDS,
+                            DEFAULT_DURATION,
+                            step=0.5,
+                            label="Video length (s; whole loops, so the file loops seamlessly)",
+                            elem_id="loop-duration",
+                        )
+                        loop_fps = gr.Slider(
+                            logic.MIN_FPS,
+                            logic.MAX_FPS,
+                            DEFAULT_FPS,
                             step=1,
-                            label="Frames per loop (the loop lasts 5 s; more is smoother)",
+                            label="Frame rate (fps; more is smoother and slower to render)",
+                            elem_id="loop-fps",
                         )
-                        loop_scale = gr.Slider(0, logic.MAX_MOTION_SCALE, 1.0, step=0.1, label="Motion scale")
                         with gr.Accordion("Sampling", open=False):
-                            loop_steps, loop_guidance, loop_seed = sampling_controls()
+                            loop_steps, loop_guidance, loop_seed = sampling_controls("loop")
                             loop_renderer = gr.Radio(
                                 RENDERERS, value="learned" if engine.device == "cuda" else "pixel", label="Renderer"
                             )
-                        loop_button = gr.Button("Animate", variant="primary")
+                        loop_button = gr.Button("Animate", variant="primary", elem_id="loop-button")
                     with gr.Column():
-                        loop_video = gr.Video(label="Seamless loop", autoplay=True, loop=True, interactive=False)
-                        loop_spectrum = gr.File(label="Spectral volume (.safetensors)", interactive=False)
+                        loop_video = gr.Video(
+                            label="Seamless loop",
+                            autoplay=True,
+                            loop=True,
+                            interactive=False,
+                            buttons=["download"],
+                            elem_id="loop-video",
+                        )
+                        loop_info = gr.Markdown(elem_id="loop-info")
+                        with gr.Row():
+                            loop_gif = gr.File(
+                                label=f"GIF (one loop, at most {logic.GIF_SIDE} px and {logic.GIF_FPS:g} fps)",
+                                interactive=False,
+                                elem_id="loop-gif",
+                            )
+                            loop_spectrum = gr.File(label="Spectral volume (.safetensors)", interactive=False)
+                        loop_heatmap = gr.Image(
+                            label="Predicted motion: how far each pixel swings (RMS displacement over the loop)",
+                            interactive=False,
+                            type="numpy",
+                            format="png",
+                            elem_id="loop-heatmap",
+                        )
 
             with gr.Tab("Click to poke", id="poke"):
                 with gr.Row():
@@ -343,7 +400,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                             type="filepath",
                         )
                         with gr.Accordion("Sampling (when the model predicts)", open=False):
-                            poke_steps, poke_guidance, poke_seed = sampling_controls()
+                            poke_steps, poke_guidance, poke_seed = sampling_controls("poke")
                     with gr.Column():
                         poke_target = gr.Image(
                             label="Click where to poke",
@@ -369,7 +426,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                             poke_frames = gr.Slider(
                                 logic.MIN_FRAMES,
                                 logic.MAX_FRAMES,
-                                DEFAULT_FRAMES,
+                                logic.POKE_FRAMES,
                                 step=1,
                                 label="Frames (30 fps)",
                                 elem_id="poke-frames",
@@ -377,7 +434,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                             poke_size = gr.Slider(
                                 logic.MIN_VIDEO_SIDE,
                                 logic.MAX_VIDEO_SIDE,
-                                DEFAULT_SIZE,
+                                logic.POKE_SIDE,
                                 step=32,
                                 label="Video size (longer side, px)",
                                 elem_id="poke-size",
@@ -422,13 +479,33 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                         clip_send = gr.Button("Poke this motion", elem_id="clip-send")
                 clip_state = gr.State(None)
 
-        loop_button.click(
+        loop_event = loop_button.click(
             make_loop,
-            [loop_photo, loop_size, loop_frames, loop_scale, loop_steps, loop_guidance, loop_seed, loop_renderer],
-            [loop_video, loop_spectrum],
+            [
+                loop_photo,
+                loop_size,
+                loop_fps,
+                loop_duration,
+                loop_speed,
+                loop_scale,
+                loop_steps,
+                loop_guidance,
+                loop_seed,
+                loop_renderer,
+            ],
+            [loop_video, loop_gif, loop_heatmap, loop_spectrum, loop_info],
             api_name="loop",
             concurrency_id="model",
             concurrency_limit=1,
+            preprocess=False,
+        )
+        loop_event.success(
+            carry_to_poke,
+            [loop_photo, loop_seed, loop_steps, loop_guidance],
+            [poke_photo, poke_motion, poke_seed, poke_steps, poke_guidance],
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="hidden",
             preprocess=False,
         )
         poke_photo.change(

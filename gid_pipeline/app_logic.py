@@ -2,18 +2,23 @@
 
 What a request may ask for (the limits), photos and clips read at a working size, the GIDPipeline loaded once on
 first use with a cache of the spectral volumes it predicted (so a second poke of the same photo costs no
-diffusion), and rendering into browser-playable files. The math lives in the modules this calls: the pipeline
-(prediction), rendering (loops), dynamics (pokes), clip_motion (motion of a real clip).
+diffusion), and rendering into browser-playable files: a loop's period rendered once, written as an H.264 mp4
+(repeated, never re-rendered, to the asked duration) and a small GIF, and a heatmap of its motion. The math lives
+in what this calls: the pipeline (prediction, and rendering loops and pokes: GIDPipeline.iter_loop_frames and
+iter_poke_frames), motion_controls (speed, amplitude, the amplitude map), clip_motion (motion of a real clip),
+visualize (the heatmap's colours).
 
 Sizes are (width, height) in pixels where a pair is named ``size``; images are (H, W, 3) uint8 RGB arrays.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import math
 import os
+import subprocess
 import tempfile
 import threading
 import time
@@ -21,23 +26,26 @@ import uuid
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import imageio_ffmpeg
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 from .clip_motion import ClipMotion, clip_motion
-from .dynamics import DynamicsParams, poke_video_frames
 from .errors import GIDInputError
-from .rendering import fit_spectrum_to_image, image_to_tensor, iter_loop_frames
+from .motion_controls import amplitude_map, apply_controls
 from .spectral import DEFAULT_NUM_FREQUENCIES
 from .spectral_volume import SpectralVolume
 from .video import VideoWriter, frames_at_rate, probe_video, read_image, read_video
+from .visualize import heatmap_overlay, with_scale_bar
 
 # ------------------------------------------------------------------------------------------------ limits
 # Every number a request can set is bounded here; the UI's sliders use the same bounds and the functions below
@@ -46,10 +54,24 @@ MAX_UPLOAD_BYTES = 50 * 1024**2
 """Largest uploaded file (photo, clip, spectral volume); the server refuses bigger uploads."""
 MAX_PHOTO_PIXELS = 40_000_000
 """Largest photo, checked from its header before decoding (a 40 MP photo decodes to 120 MB)."""
+MIN_PHOTO_SIDE = 32
+"""Smallest shorter side of a photo: the model samples on a grid of 8 px latent cells."""
+MAX_PHOTO_ASPECT = 4.0
+"""Most elongated photo (longer side / shorter side) the model's 256x160 framing can take."""
 MIN_VIDEO_SIDE, MAX_VIDEO_SIDE = 64, 1024
 """Bounds of a video's longer side in pixels (rendering time grows with the area)."""
 MIN_FRAMES, MAX_FRAMES = 8, 300
-"""Bounds of the frames in one video (300 = 10 s at 30 fps)."""
+"""Bounds of the frames in one poke video, and in one period of a loop (300 = 10 s at 30 fps)."""
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+"""Bounds of a loop's speed factor (2 plays the motion twice as fast: the period halves)."""
+MIN_FPS, MAX_FPS = 8.0, 60.0
+"""Bounds of a loop video's frame rate (frames per second)."""
+MAX_LOOP_SECONDS = 20.0
+"""Longest loop video: its period repeated a whole number of times, so the file itself loops seamlessly."""
+GIF_SIDE = 320
+"""Longer side of a loop's GIF at most (pixels): GIFs are large, one period at 320 px and 15 fps is ~1-3 MB."""
+GIF_FPS = 15.0
+"""Highest GIF frame rate (browsers play GIF delays in whole 1/100 s and slow down under 2/100 s)."""
 MAX_STEPS = 100
 """Most diffusion steps a request may ask for."""
 MAX_GUIDANCE = 10.0
@@ -83,10 +105,43 @@ PREVIEW_SIDE = 768
 """Longer side of the picture shown for choosing a poke point (never enlarged)."""
 FPS = 30.0
 """Frame rate of poke videos."""
+POKE_FRAMES = 90
+"""Default frames of a poke video (3 s: the swing and most of its decay; 5 s cost 1.7x on a CPU)."""
+POKE_SIDE = 384
+"""Default longer side of a poke video in pixels (a cached poke renders in about a second on two CPU cores; 512 px
+costs 1.8x)."""
 CACHE_SIZE = 16
 """Predicted spectral volumes kept in memory (at MODEL_INPUT_SIDE, at most about 13 MB each)."""
 OUTPUT_MAX_AGE_SECONDS = 3600.0
 """Files the app wrote are deleted once this old (Gradio serves its own copies)."""
+
+
+MMAP_THRESHOLD_BYTES = 16 << 20
+"""Heap buffers this large or larger (e.g. a chunk of frames) get their own memory mapping, returned to the system
+when freed. 1 MB kept memory flatter still but cost 50-80 % more CPU in page faults; 16 MB costs nothing."""
+MALLOC_ARENAS = 2
+"""Heap arenas that the server's threads share."""
+
+
+def limit_heap_growth() -> bool:
+    """Keep a serving process's memory from growing under a queue of requests (glibc, i.e. Linux; else a no-op).
+
+    Requests allocate and free large buffers (frames, spectral volumes) from Gradio's worker threads. By default
+    glibc keeps freed large blocks in its fragmented heap and in one arena per thread rather than returning them.
+    Per round of 8 queued requests (benchmarks/bench_app.py; 4 of them new predictions, 54 MB of cache) the
+    resident set grew by 250-390 MB by default, by 75-210 MB with these settings, by 25-70 MB with a 1 MB
+    threshold (which cost 50-80 % more CPU). The same as starting with MALLOC_MMAP_THRESHOLD_=16777216
+    MALLOC_ARENA_MAX=2 set; a memory-tight deployment can start with MALLOC_MMAP_THRESHOLD_=1048576 instead.
+
+    Returns:
+        True if glibc took both settings.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_mmap_threshold, m_arena_max = -3, -8  # mallopt parameters, from glibc's malloc.h
+    return bool(libc.mallopt(m_mmap_threshold, MMAP_THRESHOLD_BYTES)) and bool(libc.mallopt(m_arena_max, MALLOC_ARENAS))
 
 
 def check_range(name: str, value: Any, low: float, high: float, integer: bool = False) -> float:
@@ -149,6 +204,15 @@ def load_photo(path: str | os.PathLike[str] | None) -> np.ndarray:
         ) from None
     if width * height > MAX_PHOTO_PIXELS:
         raise GIDInputError(f"the photo is too large ({width}x{height}, {width * height / 1e6:.0f} MP): {too_large}")
+    if min(width, height) < MIN_PHOTO_SIDE:
+        raise GIDInputError(
+            f"the photo is too small ({width}x{height}): its shorter side must be at least {MIN_PHOTO_SIDE} px"
+        )
+    if max(width, height) > MAX_PHOTO_ASPECT * min(width, height):
+        raise GIDInputError(
+            f"the photo is too elongated ({width}x{height}): its longer side may be at most {MAX_PHOTO_ASPECT:g} "
+            f"times its shorter side; crop it first"
+        )
     return read_image(path)
 
 
@@ -248,6 +312,7 @@ class MotionEngine:
         self.cache_size = cache_size
         self.predictions = 0  # model runs so far (cache misses), for tests and benchmarks
         self._pipeline: Any = None
+        self._pixel_pipeline: Any = None
         self._load_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, PredictionSettings], SpectralVolume] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -268,8 +333,12 @@ class MotionEngine:
         except (OSError, ValueError, TypeError, AttributeError):
             return PAPER_GUIDANCE_SCALE
 
-    def pipeline(self) -> Any:
-        """The GIDPipeline on self.device, loaded on the first call (hub.load_pipeline: a folder or a Hub repo id)."""
+    def pipeline(self, learned_renderer: bool = True) -> Any:
+        """The GIDPipeline on self.device, loaded on the first call (hub.load_pipeline: a folder or a Hub repo id).
+
+        learned_renderer=False gives the same components without the learned renderer (built once, sharing the
+        weights), whose loops render with pixel softmax splatting: several times faster on a CPU.
+        """
         with self._load_lock:
             if self._pipeline is None:
                 from .hub import load_pipeline  # imported on first use: the app starts without loading diffusers
@@ -277,7 +346,16 @@ class MotionEngine:
                 pipe = load_pipeline(self.checkpoint)
                 pipe.set_progress_bar_config(desc="denoise", leave=False)
                 self._pipeline = pipe.to(self.device)
-        return self._pipeline
+            if learned_renderer or self._pipeline.renderer is None:
+                return self._pipeline
+            if self._pixel_pipeline is None:
+                pipe = self._pipeline
+                self._pixel_pipeline = type(pipe)(
+                    **{**pipe.components, "renderer": None},
+                    model_size=pipe.config.model_size,
+                    default_guidance_scale=pipe.config.default_guidance_scale,
+                )
+        return self._pixel_pipeline
 
     def lookup(self, image: np.ndarray, settings: PredictionSettings) -> SpectralVolume | None:
         """The cached volume for this photo and settings, or None."""
@@ -343,52 +421,209 @@ def storable(volume: SpectralVolume, long_side: int = STORED_SIDE) -> SpectralVo
 
 
 # ------------------------------------------------------------------------------------------------ rendering
-def _stream(path: Path, chunks: Iterator[torch.Tensor], num_frames: int, fps: float, desc: str) -> Path:
-    """Write chunks of (n, 3, H, W) frames into an mp4 as they are rendered; the file appears once complete."""
-    with (
-        VideoWriter(path, fps) as writer,
-        tqdm(total=num_frames, desc=desc, unit="frame", disable=None, leave=False) as bar,
-    ):
+@dataclass(frozen=True)
+class LoopTiming:
+    """How a loop plays (loop_timing derives it from its motion's period and the asked speed, rate and length).
+
+    Attributes:
+        period_seconds: one cycle of the motion: the spectral volume's period divided by the speed.
+        frames: frames rendered for one period.
+        fps: the video's frame rate, frames / period_seconds: a period is a whole number of frames, so the
+            asked rate is adjusted slightly (and raised where the motion's frequencies need more frames).
+        repeats: how many times the period follows itself in the mp4 (copied, never rendered again).
+        speed: the factor the volume's period was divided by.
+    """
+
+    period_seconds: float
+    frames: int
+    fps: float
+    repeats: int = 1
+    speed: float = 1.0
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.period_seconds * self.repeats
+
+    def describe(self) -> str:
+        """One line for the user, e.g. '2.5 s loop x 4 = 10 s; 75 frames per loop at 30 fps'."""
+        times = f" x {self.repeats} = {self.duration_seconds:.3g} s" if self.repeats > 1 else ""
+        return f"{self.period_seconds:.3g} s loop{times}; {self.frames} frames per loop at {self.fps:.3g} fps"
+
+
+@dataclass(frozen=True)
+class LoopControls:
+    """How the user wants a loop played (checked on construction, so before anything is predicted).
+
+    Attributes:
+        speed: in [MIN_SPEED, MAX_SPEED]; the motion's period is divided by it.
+        fps: wanted frame rate in [MIN_FPS, MAX_FPS], or None for the motion's own.
+        duration: seconds of video wanted in [1, MAX_LOOP_SECONDS], or None for one period.
+    """
+
+    speed: float = 1.0
+    fps: float | None = None
+    duration: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "speed", check_range("speed", self.speed, MIN_SPEED, MAX_SPEED))
+        if self.fps is not None:
+            object.__setattr__(self, "fps", check_range("frame rate", self.fps, MIN_FPS, MAX_FPS))
+        if self.duration is not None:
+            object.__setattr__(self, "duration", check_range("duration", self.duration, 1.0, MAX_LOOP_SECONDS))
+
+
+def loop_timing(volume: SpectralVolume, controls: LoopControls | None = None) -> LoopTiming:
+    """The timing of a seamless loop of ``volume`` played as ``controls`` ask (default: as the volume says).
+
+    The period is the volume's (num_frames / fps; 5 s for the model's) divided by the speed. It gets
+    round(period * fps) frames, at least MIN_FRAMES and 2 (K - 1) (fewer would alias the K frequencies), at most
+    MAX_FRAMES; the rate is then frames / period. The period repeats a whole number of times, the nearest to the
+    duration (at least once, never past MAX_LOOP_SECONDS), so the file starts and ends on the same phase and
+    loops without a seam.
+    """
+    controls = controls or LoopControls()
+    period = volume.period_seconds / controls.speed
+    if period > MAX_LOOP_SECONDS:
+        raise GIDInputError(
+            f"the loop would last {period:.3g} s, longer than the {MAX_LOOP_SECONDS:g} s a video may: raise the speed"
+        )
+    fewest = max(MIN_FRAMES, 2 * (volume.num_frequencies - 1))
+    if fewest > MAX_FRAMES:
+        raise GIDInputError(f"a loop of {volume.num_frequencies} frequencies needs more than {MAX_FRAMES} frames")
+    frames = min(max(round(period * (controls.fps or volume.fps)), fewest), MAX_FRAMES)
+    repeats = 1
+    if controls.duration is not None:
+        repeats = max(1, min(round(controls.duration / period), math.floor(MAX_LOOP_SECONDS / period + 1e-9)))
+    return LoopTiming(period, frames, frames / period, repeats, controls.speed)
+
+
+@dataclass(frozen=True)
+class GifPlan:
+    """Which frames of a loop's period its GIF shows, and at what size and rate (gif_plan)."""
+
+    keep: torch.Tensor
+    """(frames,) bool over the period's frames, evenly spread."""
+    size: tuple[int, int]
+    """(width, height) pixels, the longer side at most GIF_SIDE."""
+    fps: float
+
+
+def gif_plan(timing: LoopTiming, width: int, height: int) -> GifPlan:
+    """A GIF of one period (a GIF loops by itself) at most GIF_SIDE px and GIF_FPS frames per second.
+
+    A GIF's frame delays are whole 1/100 s, so its rate is 100 / delay for a whole delay (15 fps -> 7/100 s,
+    14.3 fps), else it would play too fast or too slow. The period's frames are thinned to the nearest count at that
+    rate (the GIF then lasts the period to within half a frame), spread evenly (index floor(i * frames / count)),
+    so its last frame runs on into its first as smoothly as any other pair.
+    """
+    delay = max(2, math.ceil(100.0 / min(GIF_FPS, timing.fps) - 1e-9))  # 1/100 s
+    count = max(2, min(timing.frames, round(timing.period_seconds * 100.0 / delay)))
+    keep = torch.zeros(timing.frames, dtype=torch.bool)
+    keep[torch.arange(count) * timing.frames // count] = True
+    size = working_size(width, height, min(GIF_SIDE, max(width, height)))
+    return GifPlan(keep, size, 100.0 / delay)
+
+
+def _stream(
+    path: Path,
+    chunks: Iterator[torch.Tensor],
+    num_frames: int,
+    fps: float,
+    desc: str,
+    gif: tuple[Path, GifPlan] | None = None,
+) -> Path:
+    """Write chunks of (n, 3, H, W) float frames into an mp4 as they are rendered (the file appears once
+    complete) and, if ``gif`` = (path, plan) is given, the frames the plan keeps, resized, into that GIF."""
+    with ExitStack() as stack:
+        writer = stack.enter_context(VideoWriter(path, fps))
+        gif_writer = stack.enter_context(VideoWriter(gif[0], gif[1].fps)) if gif else None
+        bar = stack.enter_context(tqdm(total=num_frames, desc=desc, unit="frame", disable=None, leave=False))
+        done = 0
         for frames in chunks:
             writer.write(frames)
+            if gif_writer is not None:
+                width, height = gif[1].size  # type: ignore[index]
+                kept = frames[gif[1].keep[done : done + frames.shape[0]].to(frames.device)]  # type: ignore[index]
+                if kept.shape[0]:
+                    small = F.interpolate(kept, size=(height, width), mode="bilinear", antialias=True)
+                    gif_writer.write(small.clamp_(0.0, 1.0))
+            done += frames.shape[0]
             bar.update(frames.shape[0])
     return path
 
 
+def repeat_video(source: Path, target: Path, times: int) -> Path:
+    """``times`` copies of the mp4 at ``source``, one after the other, into ``target``.
+
+    The encoded frames are copied (ffmpeg -stream_loop, -c copy): milliseconds, no re-encoding, no quality loss.
+    The target appears once complete (written under a temporary name, then renamed).
+    """
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-stream_loop", str(times - 1),
+        "-i", str(source), "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(temporary),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, check=False)
+    if result.returncode != 0:
+        temporary.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg failed repeating {source}: {result.stderr.decode(errors='replace')[-500:]}")
+    os.replace(temporary, target)
+    return target
+
+
 def render_loop_video(
     path: Path,
+    pipe: Any,
     image: np.ndarray,
     volume: SpectralVolume,
-    num_frames: int,
+    timing: LoopTiming,
     motion_scale: float,
-    renderer: torch.nn.Module | None = None,
-    device: str | torch.device = "cpu",
-) -> tuple[Path, SpectralVolume]:
-    """One period of the seamless loop of ``image`` moved by ``volume``, as an H.264 mp4 at ``path``.
+    gif_path: Path | None = None,
+) -> None:
+    """The seamless loop of ``image`` moved by ``volume``: an H.264 mp4 at ``path`` and, if asked, a GIF.
 
-    The loop lasts the volume's period whatever ``num_frames`` is (the frame rate is num_frames / period), so more
-    frames only make it smoother. The volume is resized to the image when the aspect ratios agree. Frames come
-    from rendering.iter_loop_frames on ``device``: with the learned ``renderer`` (a SplatRenderer, e.g. the
-    pipeline's; it runs where its weights are) or, if None, pixel softmax splatting.
+    One period (timing.frames frames at timing.fps, timing.speed) is rendered once by the pipeline
+    (GIDPipeline.iter_loop_frames: the volume fitted to the image, the controls applied, with the pipeline's
+    renderer: learned, or pixel softmax splatting for a pipeline without one); the mp4 holds it timing.repeats
+    times (repeat_video), the GIF once, thinned and shrunk (gif_plan).
+    """
+    motion_scale = check_range("motion scale", motion_scale, 0.0, MAX_MOTION_SCALE)
+    height, width = image.shape[:2]
+    chunks = pipe.iter_loop_frames(
+        image, volume, speed=timing.speed, amplitude=motion_scale, num_frames=timing.frames, fps=timing.fps
+    )
+    gif = (gif_path, gif_plan(timing, width, height)) if gif_path is not None else None
+    period = path if timing.repeats == 1 else path.with_name(f"{path.stem}-period{path.suffix}")
+    with torch.inference_mode():
+        _stream(period, chunks, timing.frames, timing.fps, "render", gif)
+    if timing.repeats > 1:
+        repeat_video(period, path, timing.repeats)
+        period.unlink()
+
+
+def played_volume(volume: SpectralVolume, timing: LoopTiming, motion_scale: float) -> SpectralVolume:
+    """The volume as a loop plays it, on its own grid: motion_scale applied, its period divided by the speed at
+    the volume's frame rate (``gid render`` replays it at that speed)."""
+    return apply_controls(volume, speed=timing.speed, amplitude=motion_scale)
+
+
+def motion_heatmap(image: np.ndarray, volume: SpectralVolume, motion_scale: float = 1.0) -> np.ndarray:
+    """A picture of the predicted motion: how far each pixel of ``image`` swings, as a heatmap with a scale bar.
+
+    The amount is the RMS displacement over one loop (motion_controls.amplitude_map), computed on the volume's
+    grid (e.g. the model's, 256 px: cheap) and drawn in pixels of ``image``.
+
+    Args:
+        image: (H, W, 3) uint8, the photo the volume moves (same aspect ratio).
+        volume: its spectral volume, any grid.
+        motion_scale: the amplitude factor the loop plays with.
 
     Returns:
-        The video's path and the volume that was played: on the image's grid, motion_scale applied, with the
-        video's frame count and rate (``gid render`` replays it).
+        (H + bar, W, 3) uint8 (visualize.heatmap_overlay and with_scale_bar).
     """
-    num_frames = check_range("frames", num_frames, MIN_FRAMES, MAX_FRAMES, integer=True)
-    motion_scale = check_range("motion scale", motion_scale, 0.0, MAX_MOTION_SCALE)
-    if num_frames < 2 * (volume.num_frequencies - 1):
-        raise GIDInputError(
-            f"a loop of {volume.num_frequencies} frequencies needs at least {2 * (volume.num_frequencies - 1)} "
-            f"frames, got {num_frames}"
-        )
-    height, width = image.shape[:2]
-    spectrum = fit_spectrum_to_image(volume.spectrum, height, width) * motion_scale
-    played = SpectralVolume(spectrum, num_frames, num_frames / volume.period_seconds)
-    with torch.inference_mode():
-        tensor = image_to_tensor(image).to(device)
-        chunks = iter_loop_frames(tensor, played.spectrum, num_frames, renderer=renderer)
-        return _stream(path, chunks, num_frames, played.fps, "render"), played
+    swing = amplitude_map(apply_controls(volume, amplitude=motion_scale)).cpu()
+    picture, vmax = heatmap_overlay(image, swing * (image.shape[1] / volume.size[1]))
+    return with_scale_bar(picture, vmax, "px")
 
 
 @dataclass(frozen=True)
@@ -410,7 +645,7 @@ class PokeRequest:
     force: float = 10.0
     damping: float = 0.2
     hold: float = 0.0
-    num_frames: int = 150
+    num_frames: int = POKE_FRAMES
 
     def __post_init__(self) -> None:
         checks = {
@@ -426,23 +661,22 @@ class PokeRequest:
             object.__setattr__(self, field, check_range(name, getattr(self, field), low, high, integer))
 
 
-def render_poke_video(path: Path, image: np.ndarray, volume: SpectralVolume, poke: PokeRequest) -> Path:
-    """The scene's response to one poke at time 0, as an H.264 mp4 at ``path`` (FPS frames per second).
-
-    The volume is resized to the image when the aspect ratios agree; a point off the picture is refused.
-    """
-    tensor = image_to_tensor(image)
-    chunks = poke_video_frames(
-        tensor,
+def render_poke_video(path: Path, pipe: Any, image: np.ndarray, volume: SpectralVolume, poke: PokeRequest) -> Path:
+    """The scene's response to one poke at time 0, as an H.264 mp4 at ``path`` (FPS frames per second), rendered by
+    the pipeline (GIDPipeline.iter_poke_frames). The volume is fitted to the image when the aspect ratios agree; a
+    point off the picture is refused."""
+    chunks = pipe.iter_poke_frames(
+        image,
         volume,
         (poke.x, poke.y),
         force_vector(poke.direction, poke.force),
-        poke.num_frames,
-        FPS,
-        poke.hold,
-        DynamicsParams(damping=poke.damping),
+        num_frames=poke.num_frames,
+        fps=FPS,
+        hold=poke.hold,
+        damping=poke.damping,
     )
-    return _stream(path, chunks, poke.num_frames, FPS, "poke")
+    with torch.inference_mode():
+        return _stream(path, chunks, poke.num_frames, FPS, "poke")
 
 
 # ------------------------------------------------------------------------------------------------ clips

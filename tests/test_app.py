@@ -74,9 +74,13 @@ def video_path(result) -> str:
     return result["video"] if isinstance(result, dict) else result
 
 
-def loop(client, photo=MEADOW, size=128, frames=30, scale=1.0, steps=STEPS, guidance=2.0, seed=0, renderer="learned"):
+def loop(
+    client, photo=MEADOW, size=128, fps=8, duration=5, speed=1.0, scale=1.0, seed=0, renderer="learned", **kw
+) -> tuple:
+    """/loop: (video, gif, heatmap, spectral volume, timing line). Small and slow by default (8 fps: 40 frames)."""
     photo = gradio_client.handle_file(str(photo)) if photo is not None else None
-    return client.predict(photo, size, frames, scale, steps, guidance, seed, renderer, api_name="/loop")
+    steps, guidance = kw.get("steps", STEPS), kw.get("guidance", 2.0)
+    return client.predict(photo, size, fps, duration, speed, scale, steps, guidance, seed, renderer, api_name="/loop")
 
 
 def poke(client, photo, motion=None, x=10.0, y=10.0, direction=0, force=8, frames=20, size=128, seed=0, **kw):
@@ -96,13 +100,24 @@ def from_video(client, clip, start=0, duration=3.6, size=128, scale=1.0):
 # --------------------------------------------------------------------------------------------- Loop
 
 
-def test_loop_on_an_example_gives_a_playable_loop_and_its_spectral_volume(served):
+def test_loop_on_an_example_gives_a_playable_loop_a_gif_a_heatmap_and_its_spectral_volume(served):
     client, _ = served
-    video, spectrum = loop(client)
+    video, gif, heatmap, spectrum, timing = loop(client)
     info = probe_video(video_path(video))
-    # meadow.jpg is 1024x819: 128 px on the long side, even sides; 30 frames over the model's 5 s period.
-    assert (info.codec, info.pix_fmt, info.width, info.height, info.num_frames) == ("h264", "yuv420p", 128, 102, 30)
-    assert info.fps == pytest.approx(6.0)
+    # meadow.jpg is 1024x819: 128 px on the long side, even sides; 40 frames at 8 fps over the model's 5 s period.
+    assert (info.codec, info.pix_fmt, info.width, info.height, info.num_frames) == ("h264", "yuv420p", 128, 102, 40)
+    assert info.fps == pytest.approx(8.0)
+    assert timing == "5 s loop; 40 frames per loop at 8 fps"
+    # The GIF: one period (a GIF loops by itself), delays of 13/100 s (the whole delay nearest below 8 fps).
+    gif_info = probe_video(gif)
+    assert (gif_info.codec, gif_info.width, gif_info.height, gif_info.num_frames) == ("gif", 128, 102, 38)
+    assert gif_info.duration_s == pytest.approx(5.0, abs=0.1)
+    gif_frames = read_video(gif).frames.astype(float)
+    assert np.abs(gif_frames[0] - read_video(video_path(video), num_frames=1).frames[0]).mean() < 8  # same start
+    # The heatmap: the photo at the video's size, a colour bar under it.
+    picture = read_image(heatmap)
+    assert picture.shape == (102 + 18, 128, 3)
+    assert not np.array_equal(picture[:102, :, 0], picture[:102, :, 2])  # coloured, not the grey photo alone
     volume = SpectralVolume.load(spectrum)
     assert volume.size == (204, 256) and volume.num_frequencies == 4  # the model's scale, not the video's
     assert (volume.num_frames, volume.fps) == (150, 30.0)  # the model's time base: `gid render` replays it
@@ -112,13 +127,24 @@ def test_loop_on_an_example_gives_a_playable_loop_and_its_spectral_volume(served
     assert np.abs(first - photo).mean() < 6
 
 
-def test_a_second_loop_of_the_same_photo_and_seed_reuses_the_prediction(served):
+def test_speed_and_length_set_the_period_and_the_whole_loops_in_the_file(served):
     client, engine = served
     loop(client, size=64, seed=5)
     predictions = engine.predictions
-    video, _ = loop(client, size=64, seed=5, scale=2.0, frames=40, renderer="pixel")
-    assert engine.predictions == predictions
-    assert probe_video(video_path(video)).num_frames == 40
+    # Speed 2: a 2.5 s period of 20 frames at 8 fps, repeated 4 times for 10 s; rendered once, copied 4 times.
+    video, gif, _, spectrum, timing = loop(client, size=64, seed=5, speed=2.0, duration=10, renderer="pixel")
+    assert engine.predictions == predictions  # same photo and seed: the cached motion
+    assert timing == "2.5 s loop x 4 = 10 s; 20 frames per loop at 8 fps"
+    info = probe_video(video_path(video))
+    assert (info.num_frames, info.fps) == (40 * 2, 8.0)
+    frames = read_video(video_path(video)).frames
+    assert np.array_equal(frames[:20], frames[20:40]) and np.array_equal(frames[:20], frames[60:])  # copies
+    assert probe_video(gif).num_frames == 19  # one period: round(2.5 s / 0.13 s)
+    assert SpectralVolume.load(spectrum).period_seconds == pytest.approx(2.5)  # `gid render` replays it at speed 2
+    # Speed 4 at 30 fps: 1.25 s is 37.5 frames, so 38 at 30.4 fps; 6 s of video holds 5 whole loops.
+    video, *_, timing = loop(client, size=64, seed=5, speed=4.0, fps=30, duration=6, renderer="pixel")
+    assert timing == "1.25 s loop x 5 = 6.25 s; 38 frames per loop at 30.4 fps"
+    assert probe_video(video_path(video)).num_frames == 38 * 5
     loop(client, size=64, seed=6)
     assert engine.predictions == predictions + 1
 
@@ -181,13 +207,31 @@ def bad_files(tmp_path_factory, tree_clip_path) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("bad")
     text = folder / "notes.png"
     text.write_text("this is text, not a picture")
+    renamed = folder / "notes.jpg"
+    renamed.write_text("this is text, not a picture")
     huge = folder / "huge.png"
-    Image.new("L", (8000, 6000)).save(huge)  # 48 megapixels, a small file
+    Image.new("1", (10_000, 5_000)).save(huge)  # 50 megapixels in a 6 kB file (1 bit per pixel, all black)
+    tiny = folder / "tiny.png"
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(tiny)
+    strip = folder / "strip.png"
+    Image.new("RGB", (1000, 100)).save(strip)
     one_frame = folder / "one_frame.mp4"
     write_video(one_frame, np.zeros((1, 64, 64, 3), np.uint8), fps=30)
+    garbage = folder / "garbage.mp4"
+    garbage.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
     corrupt = folder / "motion.safetensors"
     corrupt.write_bytes(b"\x00" * 64)
-    return {"text": text, "huge": huge, "one_frame": one_frame, "corrupt": corrupt, "still": MEADOW}
+    return {
+        "text": text,
+        "renamed": renamed,
+        "huge": huge,
+        "tiny": tiny,
+        "strip": strip,
+        "one_frame": one_frame,
+        "garbage": garbage,
+        "corrupt": corrupt,
+        "still": MEADOW,
+    }
 
 
 @pytest.mark.parametrize(
@@ -195,29 +239,43 @@ def bad_files(tmp_path_factory, tree_clip_path) -> dict[str, Path]:
     [
         (lambda c, f: loop(c, photo=None), r"^No photo: upload an image"),
         (lambda c, f: loop(c, photo=f["text"]), r"notes\.png is not an image"),
-        (lambda c, f: loop(c, photo=f["huge"]), r"too large \(8000x6000, 48 MP\)"),
-        (lambda c, f: loop(c, frames=1000), r"^Frames must be between 8 and 300, got 1000"),
+        (lambda c, f: loop(c, photo=f["renamed"]), r"notes\.jpg is not an image"),
+        (lambda c, f: loop(c, photo=f["huge"]), r"too large \(10000x5000, 50 MP\)"),
+        (lambda c, f: loop(c, photo=f["tiny"]), r"^The photo is too small \(1x1\): its shorter side must be"),
+        (lambda c, f: loop(c, photo=f["strip"]), r"^The photo is too elongated \(1000x100\)"),
+        (lambda c, f: loop(c, fps=1000), r"^Frame rate must be between 8 and 60, got 1000"),
+        (lambda c, f: loop(c, speed=0), r"^Speed must be between 0\.25 and 4, got 0"),
+        (lambda c, f: loop(c, duration=60), r"^Duration must be between 1 and 20, got 60"),
         (lambda c, f: loop(c, steps=0), r"^Steps must be between 1 and 100"),
         (lambda c, f: loop(c, renderer="magic"), r"^Renderer must be one of \['learned', 'pixel'\]"),
+        (lambda c, f: poke(c, f["tiny"]), r"^The photo is too small \(1x1\)"),
         (lambda c, f: poke(c, MEADOW, x=None, y=None), r"^No point chosen: click the photo"),
         (lambda c, f: poke(c, MEADOW, x=5000.0, y=3.0), r"outside the 1024x819 photo"),
         (lambda c, f: poke(c, MEADOW, motion=f["corrupt"]), r"is not a safetensors spectral volume"),
         (lambda c, f: from_video(c, None), r"^No clip: upload a short video"),
         (lambda c, f: from_video(c, f["one_frame"]), r"too short: it has 1 frame \(0\.0 s at 30 fps\)"),
+        (lambda c, f: from_video(c, f["garbage"]), r"garbage\.mp4: not a video file, or it is corrupt"),
         (lambda c, f: from_video(c, f["still"]), r"is a still image, not a video"),
     ],
     ids=[
         "no-photo",
         "text-as-png",
-        "huge-photo",
-        "too-many-frames",
+        "text-as-jpg",
+        "50-megapixels",
+        "1x1-photo",
+        "elongated-photo",
+        "fps-too-high",
+        "zero-speed",
+        "too-long",
         "zero-steps",
         "unknown-renderer",
+        "poke-1x1-photo",
         "poke-without-point",
         "point-off-photo",
         "corrupt-motion",
         "no-clip",
         "one-frame-clip",
+        "garbage-clip",
         "photo-as-clip",
     ],
 )
@@ -230,11 +288,15 @@ def test_bad_input_gets_a_clear_message(served, bad_files, call, message):
 
 def test_the_server_keeps_serving_after_errors(served, bad_files):
     client, _ = served
-    for _ in range(2):
+    for name in ("text", "huge", "tiny", "text", "renamed"):
         with pytest.raises(AppError):
-            loop(client, photo=bad_files["text"])
-    video, _ = loop(client, size=64, frames=30)
+            loop(client, photo=bad_files[name])
+    with pytest.raises(AppError):
+        from_video(client, bad_files["garbage"])
+    video, *_ = loop(client, size=64)
     assert probe_video(video_path(video)).width == 64
+    video = poke(client, MEADOW, x=100.0, y=100.0, size=64, frames=8)
+    assert probe_video(video_path(video)).num_frames == 8
 
 
 # --------------------------------------------------------------------------------------------- the glue
@@ -283,7 +345,8 @@ def test_volumes_handed_out_are_at_most_the_model_scale_with_displacements_scale
 def test_the_app_defaults_are_the_pipeline_defaults(app_module):
     signature = inspect.signature(GIDPipeline.__call__).parameters
     assert app_module.DEFAULT_STEPS == signature["num_inference_steps"].default
-    assert app_module.DEFAULT_FRAMES == signature["num_frames"].default
+    assert app_module.DEFAULT_FPS == signature["fps"].default
+    assert app_module.DEFAULT_DURATION * app_module.DEFAULT_FPS == signature["num_frames"].default  # one loop
 
 
 def test_the_guidance_default_is_the_checkpoints(tmp_path):
@@ -311,6 +374,34 @@ def test_engine_cache_keeps_the_most_recently_used_volumes():
     assert engine.lookup(photos[2], logic.PredictionSettings(seed=1, steps=1, guidance=1.0)) is None
 
 
+def test_loop_timing_divides_the_period_by_the_speed_in_whole_frames_and_whole_loops():
+    volume = SpectralVolume(torch.zeros(16, 4, 8, 8), 150, 30.0)  # the model's: K = 16, 5 s
+    assert logic.loop_timing(volume) == logic.LoopTiming(5.0, 150, 30.0, 1)
+    timing = logic.loop_timing(volume, logic.LoopControls(speed=3.0, fps=24, duration=20))
+    assert (timing.frames, timing.repeats) == (40, 12)  # 5/3 s = 40 frames at 24 fps; 12 loops = 20 s
+    assert timing.fps == pytest.approx(24.0) and timing.duration_seconds == pytest.approx(20.0)
+    # 30 frames at least (K = 16 frequencies), so a fast loop at a low rate gets a higher rate.
+    fast = logic.loop_timing(volume, logic.LoopControls(speed=4.0, fps=8))
+    assert (fast.frames, fast.fps) == (30, 24.0)
+    # At most MAX_FRAMES a period: a slow loop at a high rate gets a lower rate; never past MAX_LOOP_SECONDS.
+    slow = logic.loop_timing(volume, logic.LoopControls(speed=0.25, fps=60, duration=20))
+    assert (slow.period_seconds, slow.frames, slow.fps, slow.repeats) == (20.0, 300, 15.0, 1)
+    assert logic.loop_timing(volume, logic.LoopControls(speed=0.3, duration=20)).repeats == 1  # 16.7 s: once
+    assert logic.loop_timing(volume, logic.LoopControls(duration=1)).repeats == 1  # at least one loop
+    clip = SpectralVolume(torch.zeros(16, 4, 8, 8), 54, 15.0)  # a clip's 3.6 s window: kept as measured
+    assert logic.loop_timing(clip) == logic.LoopTiming(3.6, 54, 15.0, 1)
+
+
+def test_the_gif_keeps_evenly_spread_frames_of_one_period_at_a_whole_delay():
+    plan = logic.gif_plan(logic.LoopTiming(5.0, 150, 30.0, 2), 512, 410)
+    assert plan.size == (320, 256) and plan.fps == pytest.approx(100 / 7)  # 7/100 s delays: 14.3 fps
+    kept = torch.nonzero(plan.keep).flatten()
+    assert len(kept) == 71 and kept[0] == 0  # round(5 s / 0.07 s)
+    assert set(torch.diff(kept).tolist()) == {2, 3}  # 150 frames thinned evenly
+    small = logic.gif_plan(logic.LoopTiming(5.0, 40, 8.0, 1), 128, 102)
+    assert small.size == (128, 102) and int(small.keep.sum()) == 38  # never enlarged; 13/100 s delays
+
+
 def test_prediction_settings_and_requests_refuse_out_of_range_values():
     with pytest.raises(GIDInputError, match="steps must be between 1 and 100"):
         logic.PredictionSettings(seed=0, steps=101, guidance=1.0)
@@ -318,6 +409,15 @@ def test_prediction_settings_and_requests_refuse_out_of_range_values():
         logic.PokeRequest(x=1.0, y=1.0, damping=1.0)
     with pytest.raises(GIDInputError, match="duration must be between 1 and 20"):
         logic.ClipRequest(duration=60.0)
+    with pytest.raises(GIDInputError, match=r"speed must be between 0\.25 and 4"):
+        logic.LoopControls(speed=5.0)
+    with pytest.raises(GIDInputError, match="frame rate must be a number"):
+        logic.LoopControls(fps=float("nan"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_the_heap_settings_for_a_flat_memory_are_taken_by_glibc():
+    assert logic.limit_heap_growth()  # benchmarks/bench_app.py measures what they do
 
 
 def test_output_folder_sweeps_files_older_than_its_max_age(tmp_path):

@@ -1,8 +1,11 @@
 """The app in a real browser: Debian's chromium, driven by playwright, against the app served by this process.
 
-Upload a photo on the Click-to-poke tab, click a point of it, press Poke, and a video plays; mistakes (poking before
-choosing a point, uploading a file that is no picture) show a message, never a traceback, and keep what was there.
-The model is the tiny random pipeline of test_app.py, so prediction costs a fraction of a second.
+Run an example loop on the Loop tab and the video plays; the Click-to-poke tab then holds that photo, a click and
+Poke play its response without predicting again. Upload a photo on the Click-to-poke tab, click a point of it,
+press Poke, and a video plays; mistakes (poking before choosing a point, uploading a file that is no picture) show
+a message, never a traceback, and keep what was there. A clip example's loop hands its motion to the poke tab.
+The model is the tiny random pipeline of test_app.py, so prediction costs a fraction of a second. Screenshots go to
+$GID_TEST_ARTIFACTS (default tests/artifacts/).
 """
 
 from __future__ import annotations
@@ -22,15 +25,22 @@ if not CHROMIUM.is_file():
 
 PHOTO = Path(__file__).resolve().parents[1] / "assets" / "examples" / "dandelion.jpg"  # 1024x640
 TIMEOUT_MS = 60_000
+ARTIFACTS = Path(os.environ.get("GID_TEST_ARTIFACTS") or Path(__file__).parent / "artifacts")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def url(app_module, checkpoint):  # noqa: F811 (fixtures)
+def served(app_module, checkpoint):  # noqa: F811 (fixtures)
+    """(url, engine): the app launched in this process, and the MotionEngine behind it."""
     demo = app_module.build_demo(checkpoint)
     app_module.launch(demo, prevent_thread_lock=True, quiet=True)
-    yield demo.local_url
+    yield demo.local_url, app_module.engine_for(str(checkpoint.resolve()))
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def url(served):
+    return served[0]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +48,13 @@ def page(url):
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(
             executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-dev-shm-usage"],
+            args=[
+                "--no-sandbox",
+                "--headless=new",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
         )
         page = browser.new_page(viewport={"width": 1280, "height": 1400})
         page.set_default_timeout(TIMEOUT_MS)
@@ -55,14 +71,66 @@ def set_slider(page, elem_id: str, value: int) -> None:
     box.press("Enter")
 
 
+def screenshot(page, name: str) -> None:
+    """Save the page as ARTIFACTS/<name>.png, for a person to look at (CI keeps the folder)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+
+
+def wait_until_playable(page, elem_id: str) -> None:
+    """The <video> in #elem_id has decoded a frame (readyState >= HAVE_CURRENT_DATA) without a media error."""
+    page.wait_for_function(f"() => document.querySelector('#{elem_id} video')?.readyState >= 2")
+    assert page.evaluate(f"() => document.querySelector('#{elem_id} video').error") is None
+
+
+def test_an_example_loop_plays_and_the_poke_tab_takes_its_photo_and_motion(page, served):
+    _, engine = served
+    playwright.expect(page.get_by_role("tab", name="Loop")).to_be_visible()
+    set_slider(page, "loop-size", 128)
+    set_slider(page, "loop-fps", 8)  # 40 frames for the 5 s loop
+    page.locator("#loop-examples button.gallery-item").first.click()  # meadow.jpg
+    playwright.expect(page.locator("#loop-photo img")).to_be_visible()
+    page.locator("#loop-button").click()
+
+    video = page.locator("#loop-video video")
+    playwright.expect(video).to_have_attribute("src", re.compile(r"loop-[0-9a-f]+\.mp4$"))
+    wait_until_playable(page, "loop-video")
+    assert page.evaluate("() => document.querySelector('#loop-video video').loop") is True
+    playwright.expect(page.locator("#loop-info")).to_contain_text("5 s loop; 40 frames per loop at 8 fps")
+    playwright.expect(page.locator("#loop-gif").get_by_text(re.compile(r"^loop-\w+"))).to_be_visible()
+    assert page.locator("#loop-gif a").first.get_attribute("href").endswith(".gif")  # the download link
+    playwright.expect(page.locator("#loop-heatmap img")).to_be_visible()
+    screenshot(page, "loop")
+    predictions = engine.predictions
+
+    # The poke tab now holds the loop's photo and sampling settings: its motion is already in the cache.
+    page.get_by_role("tab", name="Click to poke").click()
+    target = page.locator("#poke-target img")
+    playwright.expect(target).to_be_visible()
+    set_slider(page, "poke-size", 128)
+    set_slider(page, "poke-frames", 20)
+    box = target.bounding_box()
+    target.click(position={"x": 0.5 * box["width"], "y": 0.6 * box["height"]})
+    playwright.expect(page.locator("#poke-x input")).not_to_have_value("")
+    assert float(page.locator("#poke-y input").input_value()) == pytest.approx(0.6 * 819, abs=8)  # meadow: 1024x819
+    page.locator("#poke-button").click()
+    playwright.expect(page.locator("#poke-video video")).to_have_attribute("src", re.compile(r"poke-[0-9a-f]+\.mp4$"))
+    wait_until_playable(page, "poke-video")
+    assert engine.predictions == predictions  # the first poke reused the loop's prediction
+    screenshot(page, "poke-after-loop")
+
+
 def test_click_a_point_poke_and_watch_the_video_with_errors_shown_as_messages(page, tmp_path):
     playwright.expect(page.get_by_role("tab", name="Click to poke")).to_be_visible()
     page.get_by_role("tab", name="Click to poke").click()
     set_slider(page, "poke-size", 128)
     set_slider(page, "poke-frames", 20)
 
-    page.locator("#poke-photo input[type=file]").set_input_files(PHOTO)
     target = page.locator("#poke-target img")
+    earlier = target.get_attribute("src") if target.count() else None  # the loop test's photo, if it ran first
+    page.locator("#poke-photo input[type=file]").set_input_files(PHOTO)
+    if earlier is not None:
+        playwright.expect(target).not_to_have_attribute("src", earlier)
     target.wait_for()
     unmarked = target.get_attribute("src")
 
@@ -80,13 +148,14 @@ def test_click_a_point_poke_and_watch_the_video_with_errors_shown_as_messages(pa
     assert x == pytest.approx(0.5 * 1024, abs=8) and y == pytest.approx(0.3 * 640, abs=8)
     playwright.expect(target).not_to_have_attribute("src", unmarked)  # the marker was drawn
 
-    page.locator("#poke-button").click()
     video = page.locator("#poke-video video")
+    earlier = video.get_attribute("src") if video.count() else None
+    page.locator("#poke-button").click()
+    if earlier is not None:
+        playwright.expect(video).not_to_have_attribute("src", earlier)
     playwright.expect(video).to_have_attribute("src", re.compile(r"poke-[0-9a-f]+\.mp4$"))
     src = video.get_attribute("src")
-    # The browser reads the file's header (readyState >= HAVE_METADATA): an H.264 mp4 it can play.
-    page.wait_for_function("() => document.querySelector('#poke-video video').readyState >= 1")
-    assert page.evaluate("() => document.querySelector('#poke-video video').error") is None
+    wait_until_playable(page, "poke-video")  # an H.264 mp4 the browser decodes
 
     # A file that is no picture: a message, and the earlier result stays.
     text = tmp_path / "notes.png"
@@ -104,8 +173,10 @@ def test_a_clip_example_makes_a_loop_whose_motion_the_poke_tab_takes_over(page):
     playwright.expect(page.locator("#clip-video").get_by_text("Seamless loop")).to_be_visible()
     page.get_by_role("button", name="Make a loop").click()
     playwright.expect(page.locator("#clip-video video")).to_have_attribute("src", re.compile(r"clip-loop-\w+\.mp4$"))
+    wait_until_playable(page, "clip-video")
 
     page.locator("#clip-send").click()
     playwright.expect(page.get_by_role("tab", name="Click to poke")).to_have_attribute("aria-selected", "true")
     playwright.expect(page.locator("#poke-target img")).to_be_visible()  # the clip's first frame, to click on
     playwright.expect(page.get_by_text(re.compile(r"^clip-spectral-volume-\w+")).first).to_be_visible()
+    screenshot(page, "poke-from-clip")
