@@ -47,6 +47,9 @@ DEFAULT_STEPS = 25
 DEFAULT_SIZE = 512
 DEFAULT_FPS = 30.0
 DEFAULT_DURATION = 5.0  # seconds: one period of the model's 5 s loop at speed 1
+# A session's photo and clip motion (up to ~20 MB) are dropped this long after their last update, so a long-running
+# server's memory does not grow with the number of visitors.
+STATE_TTL_SECONDS = 3600
 # The learned renderer (the checkpoint's, when it has one) is the paper's; on two CPU cores it costs about 0.4 s per
 # 512 px frame (a minute per loop), so the app offers it by default only on a GPU.
 RENDERERS = [("learned (the checkpoint's; slow on a CPU)", "learned"), ("pixel softmax splatting (fast)", "pixel")]
@@ -137,6 +140,8 @@ def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any
                 raise gr.Error(
                     f"Internal error ({type(error).__name__}: {error}). Please report it.", title=f"Cannot {action}"
                 ) from None
+            finally:
+                logic.release_free_memory()  # keeps the server's memory flat under a queue of requests
 
         return wrapper
 
@@ -445,7 +450,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                     "The interactive dynamics follow Davis et al.'s image-space modal bases, which MIT has patented "
                     "(US 10,354,397); check whether the patent affects your use."
                 )
-                poke_state = gr.State(None)
+                poke_state = gr.State(None, time_to_live=STATE_TTL_SECONDS)
 
             with gr.Tab("From video", id="from_video"):
                 with gr.Row():
@@ -477,7 +482,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                         )
                         clip_spectrum = gr.File(label="Spectral volume (.safetensors)", interactive=False)
                         clip_send = gr.Button("Poke this motion", elem_id="clip-send")
-                clip_state = gr.State(None)
+                clip_state = gr.State(None, time_to_live=STATE_TTL_SECONDS)
 
         loop_event = loop_button.click(
             make_loop,

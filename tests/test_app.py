@@ -420,6 +420,12 @@ def test_the_heap_settings_for_a_flat_memory_are_taken_by_glibc():
     assert logic.limit_heap_growth()  # benchmarks/bench_app.py measures what they do
 
 
+def test_memory_freed_by_a_request_goes_back_to_the_system():
+    blocks = [bytearray(4096) for _ in range(8192)]  # 32 MB of small heap blocks, then freed
+    del blocks
+    assert logic.release_free_memory()
+
+
 def test_output_folder_sweeps_files_older_than_its_max_age(tmp_path):
     folder = logic.OutputFolder(tmp_path, max_age=60.0)
     old, fresh = tmp_path / "old.mp4", tmp_path / "fresh.mp4"
