@@ -96,9 +96,10 @@ def render_loop_on_device(
 ) -> None:
     """Render a loop into an mp4 at path (and a GIF at gif_path, if given) on the model's device, with the
     pipeline's learned renderer if asked and the checkpoint has one, else with pixel softmax splatting."""
-    pipe = engine_for(checkpoint).pipeline(learned_renderer=learned)
+    pipe = engine_for(checkpoint).pipeline()
     gif = Path(gif_path) if gif_path else None
-    logic.render_loop_video(Path(path), pipe, image, volume, timing, motion_scale, gif_path=gif)
+    logic.render_loop_video(Path(path), pipe, image, volume, timing, motion_scale, gif_path=gif,
+                            learned_renderer=learned)  # fmt: skip
 
 
 def photo_input(**kwargs: Any) -> gr.Image:

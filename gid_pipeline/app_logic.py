@@ -325,7 +325,6 @@ class MotionEngine:
         self.cache_size = cache_size
         self.predictions = 0  # model runs so far (cache misses), for tests and benchmarks
         self._pipeline: Any = None
-        self._pixel_pipeline: Any = None
         self._load_lock = threading.Lock()
         self._cache: OrderedDict[tuple[str, PredictionSettings], SpectralVolume] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -346,12 +345,8 @@ class MotionEngine:
         except (OSError, ValueError, TypeError, AttributeError):
             return PAPER_GUIDANCE_SCALE
 
-    def pipeline(self, learned_renderer: bool = True) -> Any:
-        """The GIDPipeline on self.device, loaded on the first call (hub.load_pipeline: a folder or a Hub repo id).
-
-        learned_renderer=False gives the same components without the learned renderer (built once, sharing the
-        weights), whose loops render with pixel softmax splatting: several times faster on a CPU.
-        """
+    def pipeline(self) -> Any:
+        """The GIDPipeline on self.device, loaded on the first call (hub.load_pipeline: a folder or a Hub repo id)."""
         with self._load_lock:
             if self._pipeline is None:
                 from .hub import load_pipeline  # imported on first use: the app starts without loading diffusers
@@ -359,16 +354,7 @@ class MotionEngine:
                 pipe = load_pipeline(self.checkpoint)
                 pipe.set_progress_bar_config(desc="denoise", leave=False)
                 self._pipeline = pipe.to(self.device)
-            if learned_renderer or self._pipeline.renderer is None:
-                return self._pipeline
-            if self._pixel_pipeline is None:
-                pipe = self._pipeline
-                self._pixel_pipeline = type(pipe)(
-                    **{**pipe.components, "renderer": None},
-                    model_size=pipe.config.model_size,
-                    default_guidance_scale=pipe.config.default_guidance_scale,
-                )
-        return self._pixel_pipeline
+        return self._pipeline
 
     def lookup(self, image: np.ndarray, settings: PredictionSettings) -> SpectralVolume | None:
         """The cached volume for this photo and settings, or None."""
@@ -592,19 +578,21 @@ def render_loop_video(
     timing: LoopTiming,
     motion_scale: float,
     gif_path: Path | None = None,
+    learned_renderer: bool = True,
 ) -> None:
     """The seamless loop of ``image`` moved by ``volume``: an H.264 mp4 at ``path`` and, if asked, a GIF.
 
     One period (timing.frames frames at timing.fps, timing.speed) is rendered once by the pipeline
     (GIDPipeline.iter_loop_frames: the volume fitted to the image, the controls applied, with the pipeline's
-    renderer: learned, or pixel softmax splatting for a pipeline without one); the mp4 holds it timing.repeats
-    times (repeat_video), the GIF once, thinned and shrunk (gif_plan).
+    learned renderer if it has one and learned_renderer is True, else pixel softmax splatting); the mp4 holds it
+    timing.repeats times (repeat_video), the GIF once, thinned and shrunk (gif_plan).
     """
     motion_scale = check_range("motion scale", motion_scale, 0.0, MAX_MOTION_SCALE)
     height, width = image.shape[:2]
     chunks = pipe.iter_loop_frames(
-        image, volume, speed=timing.speed, amplitude=motion_scale, num_frames=timing.frames, fps=timing.fps
-    )
+        image, volume, speed=timing.speed, amplitude=motion_scale, num_frames=timing.frames, fps=timing.fps,
+        learned_renderer=learned_renderer,
+    )  # fmt: skip
     gif = (gif_path, gif_plan(timing, width, height)) if gif_path is not None else None
     period = path if timing.repeats == 1 else path.with_name(f"{path.stem}-period{path.suffix}")
     with torch.inference_mode():

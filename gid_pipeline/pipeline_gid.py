@@ -524,14 +524,19 @@ class GIDPipeline(DiffusionPipeline):
                 raise GIDInputError(f"predict_spectral_volume takes no {name}")
         return self(image, output_type="spectrum", **kwargs).spectral_volumes
 
-    def iter_frames(self, image: torch.Tensor, volume: SpectralVolume) -> Iterator[torch.Tensor]:
+    def iter_frames(
+        self, image: torch.Tensor, volume: SpectralVolume, learned_renderer: bool = True
+    ) -> Iterator[torch.Tensor]:
         """Stream one image's loop: (n, 3, H, W) float chunks in [0, 1], with the pipeline's renderer.
 
         Args:
             image: (3, H, W) float in [0, 1] at the volume's resolution (preprocess_image gives it).
             volume: its spectral volume (motion_scale already applied); num_frames frames are rendered.
+            learned_renderer: False renders with pixel softmax splatting even when the pipeline has a renderer
+                (several times faster on a CPU).
         """
-        return stream_loop(image, volume.spectrum, volume.num_frames, renderer=self.renderer)
+        renderer = self.renderer if learned_renderer else None
+        return stream_loop(image, volume.spectrum, volume.num_frames, renderer=renderer)
 
     def render(self, images: torch.Tensor, volumes: Sequence[SpectralVolume]) -> torch.Tensor:
         """(B, 3, H, W) images in [0, 1] and their volumes -> (B, F, 3, H, W) float frames in [0, 1]."""
@@ -574,6 +579,7 @@ class GIDPipeline(DiffusionPipeline):
         region_mask: Mask | None = None,
         num_frames: int | None = None,
         fps: float | None = None,
+        learned_renderer: bool = True,
     ) -> Iterator[torch.Tensor]:
         """Stream a seamless loop of one image moved by a spectral volume, with motion controls.
 
@@ -594,6 +600,7 @@ class GIDPipeline(DiffusionPipeline):
                 period is kept and the frame rate follows (more frames, smoother loop); given with fps, the period
                 is num_frames / fps seconds. At most MAX_NUM_FRAMES.
             fps: frames per second of the loop; default the volume's.
+            learned_renderer: False renders with pixel softmax splatting even when the pipeline has a renderer.
 
         Yields:
             (n, 3, H, W) float32 frames in [0, 1] on the CPU, in order; frame 0 is the image, and the frame after
@@ -602,7 +609,7 @@ class GIDPipeline(DiffusionPipeline):
         tensor = self._single_image(image)
         played = self._played(*tensor.shape[-2:], volume, speed, amplitude, frequency_band, region_mask,
                               num_frames, fps)  # fmt: skip
-        return self._on_cpu(self.iter_frames(tensor.to(self._execution_device), played))
+        return self._on_cpu(self.iter_frames(tensor.to(self._execution_device), played, learned_renderer))
 
     def render_spectral_volume(
         self,

@@ -351,7 +351,7 @@ def test_published_folder_loads_where_gid_pipeline_is_not_installed(published, t
         cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
-    out = torch.load(tmp_path / "out.pt")
+    out = torch.load(tmp_path / "out.pt", weights_only=True)
     assert out["class"] == "GIDPipeline"
     assert "fresh-modules" in out["module"]  # the vendored copy, not the installed package
     expected = pipe(**get_dummy_inputs())

@@ -418,6 +418,17 @@ def test_iter_loop_frames_streams_what_render_spectral_volume_returns(pipe, volu
     torch.testing.assert_close(played.spectrum, expected)
 
 
+def test_learned_renderer_false_renders_with_pixel_splatting(pipe, volume):
+    """The switch gives the frames of the same pipeline without its renderer; the default uses the renderer."""
+    image = get_dummy_inputs()["image"]
+    controls = {"amplitude": 3.0, "num_frames": 20}
+    pixel = torch.cat(list(pipe.iter_loop_frames(image, volume, learned_renderer=False, **controls)))
+    without = GIDPipeline(**{**pipe.components, "renderer": None})
+    torch.testing.assert_close(pixel, torch.cat(list(without.iter_loop_frames(image, volume, **controls))))
+    learned = torch.cat(list(pipe.iter_loop_frames(image, volume, **controls)))
+    assert not torch.allclose(learned, pixel)
+
+
 def test_speed_two_halves_the_loop_at_the_same_fps_and_stays_seamless(pipe, volume):
     image = get_dummy_inputs()["image"]
     normal = pipe.render_spectral_volume(image, volume, output_type="pt", amplitude=5.0)
