@@ -162,6 +162,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
     checkpoint = resolve_checkpoint(checkpoint)
     engine = engine_for(checkpoint)
     outputs = logic.OutputFolder()
+    shown_photos = logic.ShownPhotos()
     logic.limit_heap_growth()  # before Gradio's worker threads allocate anything
 
     def predict(image: np.ndarray, settings: logic.PredictionSettings) -> SpectralVolume:
@@ -210,11 +211,20 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
 
     # ---------------------------------------------------------------------------------------------- Poke
     @user_errors("show the photo")
-    def show_poke_target(photo: Any) -> tuple[Any, Any, Any, Any]:
-        """A new photo: show it for choosing a point, forget the old point."""
-        if not file_path(photo):
+    def show_poke_target(photo: Any, request: gr.Request) -> tuple[Any, Any, Any, Any]:
+        """A new photo: show it for choosing a point, forget the old point. Repeated `change` events for the same
+        photo (Gradio fires several) change nothing, so they cannot wipe a point clicked in between."""
+        path, session = file_path(photo), request.session_hash or ""
+        if not path:
+            shown_photos.forget(session)
             return None, None, None, None
-        image = logic.load_photo(file_path(photo))
+        if not shown_photos.claim(session, path):
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            image = logic.load_photo(path)
+        except Exception:
+            shown_photos.forget(session)
+            raise
         preview = logic.preview_image(image)
         state = {"preview": preview, "photo_size": (image.shape[1], image.shape[0])}
         return preview, state, None, None

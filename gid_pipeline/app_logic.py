@@ -195,6 +195,38 @@ class OutputFolder:
         return self.root / f"{stem}-{uuid.uuid4().hex[:10]}{suffix}"
 
 
+class ShownPhotos:
+    """Which photo each browser session shows on the poke tab, so a photo is shown (and its point reset) once.
+
+    Gradio fires ``change`` two or three times for one new photo, sometimes concurrently, and each call sees the
+    same stale session state; a point clicked between the first call and a late repeat would be wiped. This record
+    is updated under a lock as a call starts, so only the first call for a photo claims it. At most
+    ``max_sessions`` sessions are remembered (least recently used dropped).
+    """
+
+    def __init__(self, max_sessions: int = 1000):
+        self.max_sessions = max_sessions
+        self._shown: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, session: str, path: str) -> bool:
+        """True if ``path`` is new for ``session``, which now shows it; False if it already does."""
+        with self._lock:
+            if self._shown.get(session) == path:
+                self._shown.move_to_end(session)
+                return False
+            self._shown[session] = path
+            self._shown.move_to_end(session)
+            while len(self._shown) > self.max_sessions:
+                self._shown.popitem(last=False)
+            return True
+
+    def forget(self, session: str) -> None:
+        """The session shows no photo (cleared, or the photo could not be read): the next one is new."""
+        with self._lock:
+            self._shown.pop(session, None)
+
+
 # ------------------------------------------------------------------------------------------------ images
 def load_photo(path: str | os.PathLike[str] | None) -> np.ndarray:
     """Read an uploaded photo as (H, W, 3) uint8 RGB, refusing a missing, unreadable or oversized one.

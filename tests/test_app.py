@@ -435,3 +435,23 @@ def test_output_folder_sweeps_files_older_than_its_max_age(tmp_path):
     path = folder.new_path("loop", ".mp4")
     assert path.parent == tmp_path and path.suffix == ".mp4" and not path.exists()
     assert not old.exists() and fresh.exists()
+
+
+def test_a_photo_is_claimed_once_per_session_however_many_times_change_fires():
+    shown = logic.ShownPhotos(max_sessions=2)
+    assert shown.claim("a", "/p/1.jpg") and not shown.claim("a", "/p/1.jpg")  # a repeat: keep the clicked point
+    assert shown.claim("b", "/p/1.jpg")  # another browser showing the same photo
+    assert shown.claim("a", "/p/2.jpg") and not shown.claim("a", "/p/2.jpg")  # a new photo resets the point
+    shown.forget("a")  # cleared, or unreadable: the same photo shown again is new
+    assert shown.claim("a", "/p/2.jpg")
+    shown.claim("c", "/p/3.jpg")  # the least recently used session ("b") is dropped
+    assert shown.claim("b", "/p/1.jpg")
+
+
+def test_concurrent_repeats_of_one_change_claim_the_photo_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    shown = logic.ShownPhotos()
+    with ThreadPoolExecutor(8) as pool:
+        claims = list(pool.map(lambda _: shown.claim("s", "/p/1.jpg"), range(64)))
+    assert claims.count(True) == 1

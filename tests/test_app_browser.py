@@ -117,6 +117,7 @@ def test_an_example_loop_plays_and_the_poke_tab_takes_its_photo_and_motion(page,
     playwright.expect(page.locator("#poke-video video")).to_have_attribute("src", re.compile(r"poke-[0-9a-f]+\.mp4$"))
     wait_until_playable(page, "poke-video")
     assert engine.predictions == predictions  # the first poke reused the loop's prediction
+    assert page.locator("#poke-x input").input_value() != ""  # no late repeat of the photo's change wiped the point
     screenshot(page, "poke-after-loop")
 
 
