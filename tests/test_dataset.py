@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gid_pipeline.data.augment import Augment, crop_resize, hflip
+from gid_pipeline.data.augment import Augment, crop_resize, hflip, photometric
 from gid_pipeline.data.builder import SampleConfig, prepare_procedural_dataset
 from gid_pipeline.data.dataset import SpectralMapDataset, SpectralShardDataset, collate
 from gid_pipeline.data.procedural import generate_scene
@@ -204,6 +204,37 @@ def test_augmentation_is_deterministic_and_consistent(first):
     plain = {i["meta"]["key"]: i for i in SpectralMapDataset(first, augment=augment, seed=5)}
     streamed = {i["meta"]["key"]: i for i in SpectralShardDataset(first, augment=augment, seed=5, shuffle_buffer=3)}
     assert all(torch.equal(plain[k]["spectrum"], streamed[k]["spectrum"]) for k in plain)
+
+
+def test_photometric_change_keeps_the_range_and_its_defaults_are_the_identity():
+    image = torch.rand(3, 24, 32)
+    torch.testing.assert_close(photometric(image), image)
+    hazy = photometric(image, gamma=0.7, contrast=0.6, saturation=0.4, gain=1.6, haze=0.5, haze_colour=(0.9, 0.9, 1.0))
+    assert hazy.shape == image.shape and 0.0 <= hazy.min() and hazy.max() <= 1.0
+    assert hazy.std() < image.std()  # haze and low contrast wash the picture out
+    grey = photometric(image, saturation=0.0)
+    torch.testing.assert_close(grey[0], grey[1])
+    torch.testing.assert_close(grey[1], grey[2])
+    fog = photometric(image, haze=1.0, haze_colour=(0.8, 0.9, 1.0))
+    torch.testing.assert_close(fog[:, 5, 5], torch.tensor([0.8, 0.9, 1.0]))
+    assert photometric(image, gamma=0.5).mean() > image.mean() > photometric(image, gamma=2.0).mean()
+
+
+def test_photometric_augmentation_changes_the_picture_never_the_motion():
+    image, spectrum = torch.rand(3, 48, 64), torch.randn(4, 4, 48, 64)
+    only_colour = Augment(flip_probability=0.0, crop_probability=0.0, photometric_probability=1.0)
+    changed, motion = only_colour(image, spectrum, np.random.default_rng(3))
+    assert motion is spectrum and not torch.allclose(changed, image) and 0.0 <= changed.min() <= changed.max() <= 1.0
+    again = only_colour(image, spectrum, np.random.default_rng(3))[0]
+    assert torch.equal(changed, again)
+    # Off (the default), it draws no random numbers: runs from before it existed replay exactly.
+    for seed in range(5):
+        old, new = Augment()(image, spectrum, np.random.default_rng(seed)), Augment(photometric_probability=0.0)(
+            image, spectrum, np.random.default_rng(seed)
+        )
+        assert all(torch.equal(a, b) for a, b in zip(old, new, strict=True))
+    with pytest.raises(GIDInputError, match="probabilities"):
+        Augment(photometric_probability=1.5)
 
 
 def test_a_damaged_shard_is_a_clear_error(first, tmp_path):

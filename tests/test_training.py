@@ -240,6 +240,12 @@ def test_cli_trains_and_exports(data, tmp_path):
     assert saved["steps"] == 2 and saved["augment"] is False and saved["data"] == [str(data)]
     assert main([*args[:-2], "--resume", "--steps", "3"]) == 0  # the saved model_config is reused
     assert len(read_losses(output)) == 3
+    # A run saved before a config key existed resumes with that key at its default.
+    saved = TrainConfig.load(output / "run.json")
+    del saved["photometric"]
+    (output / "run.json").write_text(json.dumps(saved))
+    assert main([*args[:-2], "--resume", "--steps", "4"]) == 0
+    assert main([*args[:-2], "--resume", "--steps", "5", "--photometric", "0.5"]) == 2  # a changed run is refused
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"mixed_precision": "fp8"}))

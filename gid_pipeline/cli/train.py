@@ -32,7 +32,7 @@ def _train(args: argparse.Namespace) -> None:
     fields = (
         "steps", "batch_size", "learning_rate", "warmup_steps", "mixed_precision", "gradient_accumulation_steps",
         "seed", "checkpoint_every", "ema_decay", "prediction_type", "condition_dropout", "stage", "num_workers",
-        "augment", "weights",
+        "augment", "photometric", "weights",
     )  # fmt: skip
     values.update({name: getattr(args, name) for name in fields if getattr(args, name) is not None})
     for name in ("vae", "init_from"):
@@ -117,6 +117,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--num-workers", type=int, help="DataLoader workers per process (2)")
     train.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="no flips or zoom")
+    train.add_argument(
+        "--photometric",
+        type=non_negative_float,
+        help="vae/unet: P(a random exposure, contrast, colour and haze change of the image) (0)",
+    )
     train.add_argument("--size", type=size, help="renderer: triple size WIDTHxHEIGHT (256x160)")
     train.add_argument("--clip-frames", type=positive_int, help="renderer: frames per clip; t is one of them (30)")
     train.add_argument("--clip-fps", type=positive_float, help="renderer: their frame rate (6: 5-second clips)")

@@ -2,7 +2,9 @@
 
 A spectral volume holds displacements in pixels of its grid, so every geometric change of the image must change
 the motion the same way: mirroring negates the x displacements, and resizing scales them by the size ratio
-(spectral.resize_spectrum). Images are (3, H, W) float, spectra (K, 4, H, W) float in spectral.CHANNELS order.
+(spectral.resize_spectrum). Photometric changes (exposure, contrast, colour, haze) leave the motion as it is: they
+widen the looks of rendered training scenes toward real photos (washed-out skies, haze, under- and over-exposure).
+Images are (3, H, W) float in [0, 1], spectra (K, 4, H, W) float in spectral.CHANNELS order.
 """
 
 from __future__ import annotations
@@ -58,22 +60,54 @@ def crop_resize(
     return resize_image(image, size), resize_spectrum(spectrum, size)
 
 
+def photometric(
+    image: torch.Tensor,
+    gamma: float = 1.0,
+    contrast: float = 1.0,
+    saturation: float = 1.0,
+    gain: float = 1.0,
+    haze: float = 0.0,
+    haze_colour: tuple[float, float, float] = (1.0, 1.0, 1.0),
+) -> torch.Tensor:
+    """A camera- and weather-like change of a (3, H, W) image in [0, 1]; the result stays in [0, 1].
+
+    In order: gamma (exposure curve, pixel ** gamma), contrast about the image mean, saturation (0 is grey, by
+    Rec. 601 luma), gain (brighter or darker, clipped as a sensor saturates), then haze: a blend toward
+    haze_colour with weight haze in [0, 1]. All defaults leave the image unchanged.
+    """
+    out = image.clamp(0.0, 1.0) ** gamma
+    out = (out - out.mean()) * contrast + out.mean()
+    luma = (out * _LUMA.to(out)).sum(0, keepdim=True)
+    out = luma + (out - luma) * saturation
+    out = (out * gain).clamp(0.0, 1.0)
+    colour = torch.tensor(haze_colour, dtype=out.dtype, device=out.device).view(3, 1, 1)
+    return out * (1.0 - haze) + colour * haze
+
+
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+
+
 @dataclass(frozen=True)
 class Augment:
-    """Random mirroring and zoom (scale jitter: a random crop resized back to the full size).
+    """Random mirroring, zoom (scale jitter: a random crop resized back to the full size) and photometric change.
 
     flip_probability: chance of a left-right mirror.
     crop_probability: chance of a zoom; its crop keeps the image's aspect ratio and covers a side fraction drawn
         uniformly from scale_range (so it zooms in by 1 / fraction), at a uniform random position.
+    photometric_probability: chance of a `photometric` change with random parameters (gamma 0.6-1.6, contrast
+        0.5-1.2, saturation 0.3-1.3, gain 0.8-1.8, haze 0-0.6 toward a pale grey-blue); 0 (the default) draws
+        the same random numbers as before it existed, so older runs replay exactly.
     """
 
     flip_probability: float = 0.5
     crop_probability: float = 0.5
     scale_range: tuple[float, float] = (0.8, 1.0)
+    photometric_probability: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.scale_range
-        if not (0.0 <= self.flip_probability <= 1.0 and 0.0 <= self.crop_probability <= 1.0):
+        probabilities = (self.flip_probability, self.crop_probability, self.photometric_probability)
+        if not all(0.0 <= p <= 1.0 for p in probabilities):
             raise GIDInputError("augmentation probabilities must be in [0, 1]")
         if not 0.0 < low <= high <= 1.0:
             raise GIDInputError(f"scale_range must satisfy 0 < low <= high <= 1, got {self.scale_range}")
@@ -92,4 +126,16 @@ class Augment:
             if (crop_h, crop_w) != (height, width):
                 top, left = math.floor(y * (height - crop_h + 1)), math.floor(x * (width - crop_w + 1))
                 image, spectrum = crop_resize(image, spectrum, (top, left, crop_h, crop_w), (height, width))
+        if self.photometric_probability > 0.0 and rng.random() < self.photometric_probability:
+            gamma, contrast, saturation, gain, haze, tint, blue = rng.random(7)
+            pale = 0.75 + 0.25 * tint
+            image = photometric(
+                image,
+                gamma=0.6 * (1.6 / 0.6) ** gamma,  # log-uniform, so brightening and darkening are as likely
+                contrast=0.5 + 0.7 * contrast,
+                saturation=0.3 + saturation,
+                gain=0.8 + gain,
+                haze=0.6 * haze,
+                haze_colour=(pale, pale, min(1.0, pale + 0.1 * blue)),
+            )
         return image, spectrum

@@ -97,6 +97,7 @@ class TrainConfig:
     prediction_type: str = "v_prediction"
     condition_dropout: float = 0.1
     augment: bool = True
+    photometric: float = 0.0
     num_workers: int = 2
     shuffle_buffer: int = 256
     scale_batches: int = 8
@@ -119,6 +120,7 @@ class TrainConfig:
             (self.learning_rate > 0 and self.warmup_steps >= 0 and self.num_workers >= 0, "bad lr/warmup/workers"),
             (0.0 <= self.condition_dropout < 1.0, f"condition dropout must be in [0, 1), got {self.condition_dropout}"),
             (0.0 <= self.ema_decay < 1.0, f"EMA decay must be in [0, 1), got {self.ema_decay}"),
+            (0.0 <= self.photometric <= 1.0, f"photometric must be a probability in [0, 1], got {self.photometric}"),
             (self.slices_per_sample is None or self.slices_per_sample >= 1,
              f"slices_per_sample must be >= 1, got {self.slices_per_sample}"),
             (self.crop_size is None or (self.model == "vae" and self.crop_size >= 8),
@@ -159,7 +161,8 @@ def check_resume(config: TrainConfig) -> None:
     saved_path = Path(config.output) / CONFIG_NAME
     if not saved_path.is_file():
         raise GIDInputError(f"cannot resume: {saved_path} does not exist")
-    saved = TrainConfig.load(saved_path)
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    saved = json.loads(json.dumps(defaults)) | TrainConfig.load(saved_path)  # keys added since it was saved
     current = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists, as saved
     changed = sorted(k for k, v in current.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v)
     if changed:
@@ -190,7 +193,7 @@ def open_training_data(config: TrainConfig, accelerator: Accelerator) -> Spectra
         shuffle=True,
         shuffle_buffer=config.shuffle_buffer,
         repeat=True,
-        augment=Augment() if config.augment else None,
+        augment=Augment(photometric_probability=config.photometric) if config.augment else None,
         seed=config.seed,
         rank=accelerator.process_index,
         world_size=accelerator.num_processes,
