@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -32,7 +31,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import imageio_ffmpeg
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -44,7 +42,7 @@ from .errors import GIDInputError
 from .motion_controls import amplitude_map, apply_controls
 from .spectral import DEFAULT_NUM_FREQUENCIES
 from .spectral_volume import SpectralVolume
-from .video import VideoWriter, frames_at_rate, probe_video, read_image, read_video
+from .video import VideoWriter, frames_at_rate, probe_video, read_image, read_video, repeat_video
 from .visualize import heatmap_overlay, with_scale_bar
 
 # ------------------------------------------------------------------------------------------------ limits
@@ -581,25 +579,6 @@ def _stream(
             done += frames.shape[0]
             bar.update(frames.shape[0])
     return path
-
-
-def repeat_video(source: Path, target: Path, times: int) -> Path:
-    """``times`` copies of the mp4 at ``source``, one after the other, into ``target``.
-
-    The encoded frames are copied (ffmpeg -stream_loop, -c copy): milliseconds, no re-encoding, no quality loss.
-    The target appears once complete (written under a temporary name, then renamed).
-    """
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    command = [
-        imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-stream_loop", str(times - 1),
-        "-i", str(source), "-c", "copy", "-movflags", "+faststart", "-f", "mp4", str(temporary),
-    ]  # fmt: skip
-    result = subprocess.run(command, capture_output=True, check=False)
-    if result.returncode != 0:
-        temporary.unlink(missing_ok=True)
-        raise RuntimeError(f"ffmpeg failed repeating {source}: {result.stderr.decode(errors='replace')[-500:]}")
-    os.replace(temporary, target)
-    return target
 
 
 def render_loop_video(

@@ -23,6 +23,7 @@ from gid_pipeline.video import (
     probe_video,
     read_image,
     read_video,
+    repeat_video,
     write_video,
 )
 
@@ -85,6 +86,29 @@ def test_mp4_round_trip(tmp_path: Path) -> None:
     assert (info.width, info.height, info.fps) == (64, 48, 24)
     assert (info.num_frames, info.num_frames_exact) == (24, True)
     assert info.duration_s == pytest.approx(1.0)
+
+
+def test_repeat_video_copies_the_clip_end_to_end_without_reencoding(tmp_path: Path) -> None:
+    frames = smooth_clip(t=12)
+    once = write_video(tmp_path / "once.mp4", frames, fps=12)
+    thrice = repeat_video(once, tmp_path / "out" / "thrice.mp4", 3)
+    assert listing(tmp_path / "out") == ["thrice.mp4"]
+    first, repeated = read_video(once).frames, read_video(thrice).frames
+    assert repeated.shape == (36, *frames.shape[1:])
+    for copy in range(3):  # bit-identical copies: the encoded frames were copied, not encoded again
+        assert np.array_equal(repeated[12 * copy : 12 * (copy + 1)], first)
+    assert probe_video(thrice).duration_s == pytest.approx(3.0)
+    for bad_times in (0, 1.5, True):
+        with pytest.raises(GIDInputError, match="whole number"):
+            repeat_video(once, tmp_path / "bad.mp4", bad_times)
+    with pytest.raises(GIDInputError, match="mp4 to mp4"):
+        repeat_video(once, tmp_path / "bad.gif", 2)
+    with pytest.raises(GIDInputError, match="not found"):
+        repeat_video(tmp_path / "missing.mp4", tmp_path / "bad.mp4", 2)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(GIDInputError, match="cannot repeat"):
+        repeat_video(tmp_path / "broken.mp4", tmp_path / "bad.mp4", 2)
+    assert not list(tmp_path.glob("bad*")) and not list(tmp_path.glob(".*part"))
 
 
 def test_mp4_odd_size_is_padded_to_even_browser_playable(tmp_path: Path) -> None:
