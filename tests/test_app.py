@@ -438,13 +438,16 @@ def test_output_folder_sweeps_files_older_than_its_max_age(tmp_path):
 
 
 def test_a_photo_is_claimed_once_per_session_however_many_times_change_fires():
-    shown = logic.ShownPhotos(max_sessions=2)
+    now = [0.0]
+    shown = logic.ShownPhotos(max_sessions=2, repeat_window=30.0, clock=lambda: now[0])
     assert shown.claim("a", "/p/1.jpg") and not shown.claim("a", "/p/1.jpg")  # a repeat: keep the clicked point
     assert shown.claim("b", "/p/1.jpg")  # another browser showing the same photo
     assert shown.claim("a", "/p/2.jpg") and not shown.claim("a", "/p/2.jpg")  # a new photo resets the point
     shown.forget("a")  # cleared, or unreadable: the same photo shown again is new
     assert shown.claim("a", "/p/2.jpg")
-    shown.claim("c", "/p/3.jpg")  # the least recently used session ("b") is dropped
+    now[0] = 31.0  # long after: the same photo again is a new showing (the session state may have expired)
+    assert shown.claim("a", "/p/2.jpg") and not shown.claim("a", "/p/2.jpg")
+    shown.claim("c", "/p/3.jpg")  # the least recently claimed session ("b") is dropped
     assert shown.claim("b", "/p/1.jpg")
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..errors import GIDInputError
 from ..spectral import resize_spectrum
 
+_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)  # Rec. 601 weights of R, G, B in luma
 # Mirroring left-right flips the sign of the x.real and x.imag channels (channel order of spectral.CHANNELS).
 _FLIP_SIGN = torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
 
@@ -82,9 +83,6 @@ def photometric(
     out = (out * gain).clamp(0.0, 1.0)
     colour = torch.tensor(haze_colour, dtype=out.dtype, device=out.device).view(3, 1, 1)
     return out * (1.0 - haze) + colour * haze
-
-
-_LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
 
 
 @dataclass(frozen=True)
