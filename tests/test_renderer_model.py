@@ -3,7 +3,15 @@ import torch
 from safetensors.torch import save_file
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.models.render_losses import VGGPerceptual, gradient_l1, render_loss, render_loss_terms, ssim
+from gid_pipeline.models.render_losses import (
+    LOG_MSE_FLOOR,
+    VGGPerceptual,
+    gradient_l1,
+    log_mse,
+    render_loss,
+    render_loss_terms,
+    ssim,
+)
 from gid_pipeline.models.renderer import DEFAULT_SCALE_CHANNELS, SplatRenderer, resize_flow
 from gid_pipeline.rendering import render_frames
 from gid_pipeline.splatting import motion_metric
@@ -276,6 +284,23 @@ def test_loss_terms_add_up_to_the_loss():
     torch.testing.assert_close(terms.total, terms.l1 + 0.5 * (1 - terms.ssim) + 2.0 * terms.gradient)
     torch.testing.assert_close(terms.total, render_loss(other, image, ssim_weight=0.5, gradient_weight=2.0))
     assert terms.perceptual is None
+    weighted = render_loss_terms(other, image, ssim_weight=0.5, gradient_weight=2.0, log_mse_weight=0.05)
+    torch.testing.assert_close(weighted.total, terms.total + 0.05 * terms.log_mse)
+
+
+def test_log_mse_is_minus_the_mean_psnr_over_ten():
+    """Per frame, not pooled: an easy frame counts as much as a hard one, as in the evaluation's mean PSNR."""
+    target = torch.zeros(2, 3, 8, 8)
+    prediction = target.clone()
+    prediction[0] += 0.1  # MSE 1e-2: 20 dB
+    prediction[1] += 0.001  # MSE 1e-6: 60 dB
+    torch.testing.assert_close(log_mse(prediction, target), torch.tensor(-4.0))
+    assert log_mse(target, target).item() == pytest.approx(torch.log10(torch.tensor(LOG_MSE_FLOOR)).item())
+    # Halving the easy frame's error gains as much as halving the hard frame's: 10 log10(4) dB on one frame.
+    easier, harder = prediction.clone(), prediction.clone()
+    easier[1] = 0.0005
+    harder[0] = 0.05
+    torch.testing.assert_close(log_mse(easier, target), log_mse(harder, target))
 
 
 def vgg_file(tmp_path, prefix: str = "features.") -> str:

@@ -182,6 +182,23 @@ def test_resume_is_exact_and_cli_trains(tmp_path):
     assert saved["model"] == "renderer" and saved["data"] == ["procedural"] and saved["size"] == [48, 32]
     # Changing the data on resume is refused, with one line naming it.
     assert main(["train", "renderer", "-o", str(straight), "--steps", "6", "--resume", "--reuse", "3"]) == 2
+    assert main(["train", "renderer", "-o", str(straight), "--steps", "6", "--resume", "--log-mse-weight", "1"]) == 2
+    # A run saved before a loss term existed resumes with that term at its default (off).
+    saved.pop("log_mse_weight")
+    (straight / "run.json").write_text(json.dumps(saved))
+    assert main(["train", "renderer", "-o", str(straight), "--steps", "6", "--resume"]) == 0
+    assert [record["step"] for record in read_losses(straight)] == list(range(1, 7))
+
+
+def test_log_mse_weight_reaches_the_loss(tmp_path):
+    plain = train_renderer(config(tmp_path / "plain", steps=1, checkpoint_every=1))
+    weighted = config(tmp_path / "weighted", steps=1, checkpoint_every=1, log_mse_weight=0.5)
+    train_renderer(weighted)
+    first, second = read_losses(tmp_path / "plain")[0], read_losses(weighted.output)[0]
+    assert second["loss"] == pytest.approx(first["loss"] + 0.5 * first["log_mse"], rel=1e-5)
+    assert plain.is_dir()
+    with pytest.raises(GIDInputError, match="loss weights"):
+        config("out", log_mse_weight=-1.0)
 
 
 def test_fine_tuning_starts_from_the_given_renderer(tmp_path):

@@ -1,4 +1,5 @@
-"""``gid prepare-data``: build a training dataset from a folder of clips or from procedural scenes."""
+"""``gid prepare-data``: build a training dataset from a folder of clips or from procedural scenes.
+``gid procedural-videos``: write procedural scenes as mp4 clips (renderer training with estimated flow)."""
 
 from __future__ import annotations
 
@@ -56,8 +57,21 @@ def _prepare_data(args: argparse.Namespace) -> None:
     )
 
 
+def _procedural_videos(args: argparse.Namespace) -> None:
+    import os
+
+    from ..data.procedural_videos import ProceduralVideoConfig, write_procedural_videos
+
+    config = ProceduralVideoConfig(args.size, args.frames, args.fps, args.crf)
+    workers = args.workers or os.cpu_count() or 1
+    paths = write_procedural_videos(
+        args.count, args.output, config, seed_offset=args.seed_offset, workers=workers, progress=True
+    )
+    print(f"wrote {args.output}: {len(paths)} clips, scenes {args.seed_offset}..{args.seed_offset + args.count - 1}")
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add prepare-data to the ``gid`` subcommands."""
+    """Add prepare-data and procedural-videos to the ``gid`` subcommands."""
     # Imported here for its defaults: see _prepare_data.
     from ..data.builder import VideoConfig
 
@@ -137,3 +151,20 @@ def register(commands: argparse._SubParsersAction) -> None:
         f"({filters.min_consistent_fraction:g})",
     )
     prepare.set_defaults(run=_prepare_data)
+
+    videos = commands.add_parser(
+        "procedural-videos",
+        help="write procedural scenes as mp4 clips, e.g. renderer training data with estimated flow",
+        description="Render procedural scenes and write each as DIR/scene_<seed>.mp4 (H.264). A folder of them is "
+        "video data like any other: `gid train renderer --data DIR` measures their flow with DIS, so the renderer "
+        "learns how estimated flow errs. Rerun the same command to resume; clips already written are kept.",
+    )
+    videos.add_argument("-o", "--output", type=Path, required=True, help="folder for the clips (new or resumed)")
+    videos.add_argument("--count", type=positive_int, required=True, help="number of scenes")
+    videos.add_argument("--seed-offset", type=int, default=0, help="first scene seed (0)")
+    videos.add_argument("--size", type=size, default=(256, 160), help="WIDTHxHEIGHT (256x160)")
+    videos.add_argument("--frames", type=positive_int, default=150, help="frames per clip (150)")
+    videos.add_argument("--fps", type=positive_float, default=30.0, help="frame rate (30)")
+    videos.add_argument("--crf", type=int, default=18, help="H.264 quality, 0-51, lower is better (18)")
+    videos.add_argument("--workers", type=positive_int, help="worker processes (default: all cores)")
+    videos.set_defaults(run=_procedural_videos)

@@ -42,7 +42,7 @@ def _train(args: argparse.Namespace) -> None:
         values["data"] = [str(path) for path in args.data]
     values.update(model=args.model, output=str(args.output))
     if args.model == "renderer":
-        for name in ("size", "clip_frames", "clip_fps", "reuse", "perceptual_weight"):
+        for name in ("size", "clip_frames", "clip_fps", "reuse", "perceptual_weight", "log_mse_weight"):
             if getattr(args, name) is not None:
                 values[name] = list(args.size) if name == "size" else getattr(args, name)
         if args.perceptual is not None:
@@ -130,4 +130,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--perceptual", type=Path, help="renderer: local VGG-16 weights (safetensors) for a perceptual loss term"
     )
     train.add_argument("--perceptual-weight", type=non_negative_float, help="renderer: its weight (0.1)")
+    train.add_argument(
+        "--log-mse-weight",
+        type=non_negative_float,
+        help="renderer: weight of the mean log10(frame MSE) term, i.e. of -PSNR / 10 (0)",
+    )
     train.set_defaults(run=_train)

@@ -18,6 +18,7 @@ from .procedural import (
     ProceduralSample,
     generate_scene,
 )
+from .procedural_videos import ProceduralVideoConfig, write_procedural_videos
 from .shards import open_dataset
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SCENE_TYPES",
     "Augment",
     "ProceduralSample",
+    "ProceduralVideoConfig",
     "SampleConfig",
     "SpectralMapDataset",
     "SpectralShardDataset",
@@ -38,4 +40,5 @@ __all__ = [
     "open_dataset",
     "prepare_procedural_dataset",
     "prepare_video_dataset",
+    "write_procedural_videos",
 ]

@@ -10,7 +10,15 @@ from .losses import (
     spectral_vae_loss,
 )
 from .pooling_autoencoder import PoolingSpectralAutoencoder
-from .render_losses import RenderLossTerms, VGGPerceptual, gradient_l1, render_loss, render_loss_terms, ssim
+from .render_losses import (
+    RenderLossTerms,
+    VGGPerceptual,
+    gradient_l1,
+    log_mse,
+    render_loss,
+    render_loss_terms,
+    ssim,
+)
 from .renderer import DEFAULT_SCALE_CHANNELS, SplatRenderer
 from .spectral_vae import (
     SPECTRAL_VAE_CONFIG,
@@ -39,6 +47,7 @@ __all__ = [
     "gradient_l1",
     "kl_divergence",
     "load_spectral_autoencoder",
+    "log_mse",
     "make_spectral_vae",
     "multiscale_gradient_loss",
     "render_loss",

@@ -1,4 +1,9 @@
-"""Reconstruction losses for the learned renderer: L1, SSIM and image-gradient terms, plus an optional perceptual one.
+"""Reconstruction losses for the learned renderer: L1, SSIM, image-gradient and log-MSE terms, plus an optional
+perceptual one.
+
+The log-MSE term is the mean over frames of log10(MSE), i.e. -PSNR / 10: the renderer evaluation averages PSNR over
+frames, and a pixel-mean loss such as L1 lets small errors on nearly still, easy frames (40-45 dB) cost almost
+nothing, although they cost as many dB there as large errors on hard frames.
 
 The paper adds a VGG perceptual loss. Pretrained VGG weights cannot be downloaded at run time, so the term is
 optional: ``VGGPerceptual.from_file`` builds it from a local safetensors file of torchvision's VGG-16 ``features``
@@ -67,6 +72,17 @@ def gradient_l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (error[..., :, 1:] - error[..., :, :-1]).abs().mean() + (error[..., 1:, :] - error[..., :-1, :]).abs().mean()
 
 
+# MSE floor of the log-MSE term: 100 dB, as the evaluation's PSNR cap.
+LOG_MSE_FLOOR = 1e-10
+
+
+def log_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of log10(per-image MSE) of (B, C, H, W) images in [0, 1] (= -mean PSNR / 10 in dB);
+    the MSE is floored at LOG_MSE_FLOOR."""
+    mse = (prediction - target).square().flatten(1).mean(1)
+    return torch.log10(mse.clamp_min(LOG_MSE_FLOOR)).mean()
+
+
 @dataclass(frozen=True)
 class RenderLossTerms:
     """The renderer loss and its unweighted terms, each a 0-d tensor (perceptual is None without that term)."""
@@ -76,6 +92,7 @@ class RenderLossTerms:
     ssim: torch.Tensor
     gradient: torch.Tensor
     perceptual: torch.Tensor | None
+    log_mse: torch.Tensor
 
 
 def render_loss_terms(
@@ -85,18 +102,22 @@ def render_loss_terms(
     gradient_weight: float = 1.0,
     perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     perceptual_weight: float = 1.0,
+    log_mse_weight: float = 0.0,
 ) -> RenderLossTerms:
     """render_loss with its terms (for logging); the SSIM term is reported as SSIM itself, 1 = identical."""
     if prediction.shape != target.shape:
         raise GIDInputError(f"prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ")
     l1 = (prediction - target).abs().mean()
     similarity, gradient = ssim(prediction, target), gradient_l1(prediction, target)
+    logarithmic = log_mse(prediction, target)
     total = l1 + ssim_weight * (1.0 - similarity) + gradient_weight * gradient
+    if log_mse_weight:
+        total = total + log_mse_weight * logarithmic
     distance = None
     if perceptual is not None:
         distance = perceptual(prediction, target)
         total = total + perceptual_weight * distance
-    return RenderLossTerms(total, l1, similarity, gradient, distance)
+    return RenderLossTerms(total, l1, similarity, gradient, distance, logarithmic)
 
 
 def render_loss(
@@ -106,13 +127,19 @@ def render_loss(
     gradient_weight: float = 1.0,
     perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     perceptual_weight: float = 1.0,
+    log_mse_weight: float = 0.0,
 ) -> torch.Tensor:
-    """Renderer training loss of (B, 3, H, W) frames in [0, 1]: a scalar, 0 when prediction equals target.
+    """Renderer training loss of (B, 3, H, W) frames in [0, 1]: a scalar, minimal when prediction equals target.
 
     loss = mean |p - t| + ssim_weight * (1 - ssim(p, t)) + gradient_weight * gradient_l1(p, t)
+           + log_mse_weight * log_mse(p, t)
            [+ perceptual_weight * perceptual(p, t) when a perceptual callable, e.g. VGGPerceptual, is given]
+
+    Without the log-MSE term (weight 0, the default) the minimum is 0; log_mse is negative (down to -10).
     """
-    return render_loss_terms(prediction, target, ssim_weight, gradient_weight, perceptual, perceptual_weight).total
+    return render_loss_terms(
+        prediction, target, ssim_weight, gradient_weight, perceptual, perceptual_weight, log_mse_weight
+    ).total
 
 
 # VGG-16 ``features`` up to relu3_3: conv widths, "M" = 2x2 max pooling. Indices match torchvision's Sequential.

@@ -161,7 +161,8 @@ def check_resume(config: TrainConfig) -> None:
     saved_path = Path(config.output) / CONFIG_NAME
     if not saved_path.is_file():
         raise GIDInputError(f"cannot resume: {saved_path} does not exist")
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+    # The run's own config class: a renderer run has fields of its own.
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
     saved = json.loads(json.dumps(defaults)) | TrainConfig.load(saved_path)  # keys added since it was saved
     current = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists, as saved
     changed = sorted(k for k, v in current.items() if k not in RESUMABLE_CHANGES and saved.get(k) != v)

@@ -5,9 +5,9 @@
 the fly in DataLoader workers. The run directory has the layout of the other models (common.py): run.json,
 losses.jsonl, checkpoints/, and the export OUTPUT/renderer (EMA weights, ``SplatRenderer.save_pretrained``).
 
-Loss: L1 + ssim_weight (1 - SSIM) + gradient_weight * image-gradient L1, plus perceptual_weight * a VGG-16 feature
-distance when ``perceptual`` names a local safetensors file of VGG-16 weights (none can be downloaded here; without
-one the term is absent).
+Loss: L1 + ssim_weight (1 - SSIM) + gradient_weight * image-gradient L1 + log_mse_weight * mean log10(frame MSE)
+(the evaluation's mean PSNR, / -10), plus perceptual_weight * a VGG-16 feature distance when ``perceptual`` names a
+local safetensors file of VGG-16 weights (none can be downloaded here; without one the term is absent).
 
 Exact resume: model, optimizer, scheduler and EMA come from the checkpoint, and the triple stream starts at the
 first batch not yet consumed; batch b is a pure function of (seed, b, num_workers), so nothing is generated twice.
@@ -54,7 +54,8 @@ class RendererTrainConfig(TrainConfig):
     size: (width, height) of the triples. clip_frames, clip_fps: frames per clip and their rate (default: the
     model's 5-second period at 6 fps; t is one of frames 1..clip_frames - 1). reuse: training batches that share
     a clip (at different frames t).
-    ssim_weight, gradient_weight, perceptual_weight: loss weights; perceptual: local VGG-16 safetensors or None.
+    ssim_weight, gradient_weight, log_mse_weight, perceptual_weight: loss weights (models.render_losses);
+    perceptual: local VGG-16 safetensors or None.
     augment: mirror half of the triples left-right. num_workers: DataLoader workers, each generating its own lane
     of batches (part of the data stream's definition: a resume must keep it, as it keeps every field but steps
     and checkpoint_every). TrainConfig's VAE/U-Net-only fields (vae, stage, prediction_type, ...) are ignored.
@@ -66,6 +67,7 @@ class RendererTrainConfig(TrainConfig):
     reuse: int = 8
     ssim_weight: float = 1.0
     gradient_weight: float = 1.0
+    log_mse_weight: float = 0.0
     perceptual: str | None = None
     perceptual_weight: float = 0.1
 
@@ -79,7 +81,10 @@ class RendererTrainConfig(TrainConfig):
             (len(self.size) == 2 and min(self.size) >= 32, f"size must be [width, height] >= 32, got {self.size}"),
             (self.reuse >= 1, f"reuse must be >= 1, got {self.reuse}"),
             (self.clip_frames >= 2 and self.clip_fps > 0, "a clip needs >= 2 frames at a positive rate"),
-            (min(self.ssim_weight, self.gradient_weight, self.perceptual_weight) >= 0, "loss weights must be >= 0"),
+            (
+                min(self.ssim_weight, self.gradient_weight, self.log_mse_weight, self.perceptual_weight) >= 0,
+                "loss weights must be >= 0",
+            ),
             (self.weights is None or min(self.weights) >= 0 < sum(self.weights), f"bad weights {self.weights}"),
         )
         for ok, message in checks:
@@ -165,7 +170,7 @@ def train_renderer(config: RendererTrainConfig, resume: bool = False) -> Path:
                 frames = model(batch["image"], batch["flow"], batch["metric"])
                 terms = render_loss_terms(
                     frames.float(), batch["target"], config.ssim_weight, config.gradient_weight, perceptual,
-                    config.perceptual_weight,
+                    config.perceptual_weight, config.log_mse_weight,
                 )  # fmt: skip
                 accelerator.backward(terms.total)
                 if accelerator.sync_gradients:
@@ -173,7 +178,8 @@ def train_renderer(config: RendererTrainConfig, resume: bool = False) -> Path:
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             extra = {
-                "l1": terms.l1, "ssim": terms.ssim, "gradient": terms.gradient, "temperature": temperature,
+                "l1": terms.l1, "ssim": terms.ssim, "gradient": terms.gradient, "log_mse": terms.log_mse,
+                "temperature": temperature,
                 "psnr": psnr(frames.detach(), batch["target"]), "psnr_pixel": psnr(pixel, batch["target"]),
             }  # fmt: skip
             if terms.perceptual is not None:
