@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..data.procedural import DEFAULT_SIZE
 from ..data.triples import CLIP_FPS, CLIP_FRAMES, ShardedSource, TripleStream, make_loader, open_clip_sources
 from ..errors import GIDInputError
-from ..models.render_losses import VGGPerceptual, render_loss_terms
+from ..models.render_losses import VGGPerceptual, log_mse, render_loss_terms
 from ..models.renderer import SplatRenderer
 from ..rendering import render_frames
 from .common import (
@@ -124,9 +124,8 @@ def _batches(config: RendererTrainConfig, start: int, rank: int, world_size: int
 
 
 def psnr(frames: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the PSNR in dB of (B, 3, H, W) frames in [0, 1] (MSE floored at 1e-10)."""
-    mse = (frames.float() - target.float()).square().flatten(1).mean(1)
-    return (-10.0 * torch.log10(mse.clamp_min(1e-10))).mean()
+    """Mean over the batch of the PSNR in dB of (B, 3, H, W) frames in [0, 1]: -10 log_mse (MSE floored at 1e-10)."""
+    return -10.0 * log_mse(frames.float(), target.float())
 
 
 def train_renderer(config: RendererTrainConfig, resume: bool = False) -> Path:
@@ -180,7 +179,7 @@ def train_renderer(config: RendererTrainConfig, resume: bool = False) -> Path:
             extra = {
                 "l1": terms.l1, "ssim": terms.ssim, "gradient": terms.gradient, "log_mse": terms.log_mse,
                 "temperature": temperature,
-                "psnr": psnr(frames.detach(), batch["target"]), "psnr_pixel": psnr(pixel, batch["target"]),
+                "psnr": -10.0 * terms.log_mse, "psnr_pixel": psnr(pixel, batch["target"]),
             }  # fmt: skip
             if terms.perceptual is not None:
                 extra["perceptual"] = terms.perceptual
