@@ -34,9 +34,10 @@ from . import __version__
 from .errors import GIDInputError
 from .guidance import PAPER_GUIDANCE_SCALE
 from .models.frequency_unet import FrequencyUNet
+from .models.image_encoder import load_image_encoder
 from .models.renderer import SplatRenderer
 from .models.spectral_vae import load_spectral_autoencoder, vae_downsampling
-from .pipeline_gid import NATIVE_SIZE, GIDPipeline, _is_component_entry
+from .pipeline_gid import NATIVE_SIZE, GIDPipeline, _is_component_entry, check_image_encoder
 from .spectral import SpectralNormalizer
 
 # --scheduler names -> how to make that scheduler from a pipeline's scheduler config (prediction_type is kept).
@@ -112,6 +113,7 @@ def build_pipeline(
     vae_dir: str | Path,
     unet_dir: str | Path,
     renderer_dir: str | Path | None = None,
+    image_encoder_dir: str | Path | None = None,
     model_size: tuple[int, int] = NATIVE_SIZE,
     default_guidance_scale: float = PAPER_GUIDANCE_SCALE,
 ) -> GIDPipeline:
@@ -123,6 +125,7 @@ def build_pipeline(
         unet_dir: RUN/unet of ``gid train unet``; the DDPMScheduler it was trained with must be in
             ``unet_dir/../scheduler``. Its prediction_type is kept; sampling uses DPM-Solver++.
         renderer_dir: a SplatRenderer export, or None for pixel softmax splatting.
+        image_encoder_dir: the image encoder (gid convert-encoder) of a U-Net conditioned on its features.
         model_size: (height, width) the models were trained at.
         default_guidance_scale: the pipeline's guidance scale when a call gives none (tune it with gid evaluate).
 
@@ -171,10 +174,14 @@ def build_pipeline(
     renderer = None
     if renderer_dir is not None:
         renderer = _load_component(SplatRenderer.from_pretrained, Path(renderer_dir), "renderer")
+    image_encoder = None
+    if image_encoder_dir is not None:
+        image_encoder = _load_component(load_image_encoder, Path(image_encoder_dir), "image encoder")
+    check_image_encoder(unet, image_encoder)
     scheduler = SCHEDULERS["dpm"](training_scheduler.config)
     return GIDPipeline(
-        vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, model_size=model_size,
-        default_guidance_scale=default_guidance_scale,
+        vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, image_encoder=image_encoder,
+        model_size=model_size, default_guidance_scale=default_guidance_scale,
     )  # fmt: skip
 
 

@@ -46,10 +46,12 @@ from .guidance import (
     to_epsilon,
 )
 from .models.frequency_unet import FrequencyUNet
+from .models.image_encoder import EfficientNetLiteEncoder
 from .models.pooling_autoencoder import PoolingSpectralAutoencoder
 from .models.renderer import SplatRenderer
 from .models.spectral_vae import decode_latents, vae_downsampling
 from .motion_controls import FrequencyBand, Mask, apply_controls
+from .motion_mask import MaskInput, to_motion_mask
 from .rendering import fit_spectrum_to_image, image_to_tensor
 from .rendering import iter_loop_frames as stream_loop
 from .spectral import SpectralNormalizer, resize_spectrum
@@ -69,7 +71,10 @@ MAX_NUM_FRAMES = 1000
 PipelineImage = PIL.Image.Image | np.ndarray | torch.Tensor
 
 # The component classes this package defines, by class name -> their module (model_index.json's library entry).
-PACKAGE_COMPONENTS = {c.__name__: c.__module__ for c in (FrequencyUNet, PoolingSpectralAutoencoder, SplatRenderer)}
+PACKAGE_COMPONENTS = {
+    c.__name__: c.__module__
+    for c in (FrequencyUNet, PoolingSpectralAutoencoder, SplatRenderer, EfficientNetLiteEncoder)
+}
 
 
 def _is_component_entry(name: str, entry: Any) -> bool:
@@ -160,6 +165,24 @@ def output_resolution(
     return even(image_height * shrink), even(image_width * shrink)
 
 
+def check_image_encoder(unet: FrequencyUNet, encoder: EfficientNetLiteEncoder | None) -> None:
+    """GIDInputError unless the U-Net gets exactly the features it was trained on (or needs none)."""
+    wanted = unet.config.image_feature_encoder if unet.takes_image_features else None
+    if wanted is None and encoder is None:
+        return
+    if wanted is None:
+        raise GIDInputError("this U-Net takes no image features: the pipeline's image_encoder must be None")
+    if encoder is None:
+        raise GIDInputError(f"this U-Net is conditioned on the image features of {wanted}: give its image_encoder")
+    if encoder.config.fingerprint != wanted or tuple(encoder.feature_channels) != tuple(
+        unet.config.image_feature_channels
+    ):
+        raise GIDInputError(
+            f"the image encoder {encoder.config.fingerprint} (features {encoder.feature_channels}) is not the one "
+            f"the U-Net was trained on ({wanted}, features {tuple(unet.config.image_feature_channels)})"
+        )
+
+
 @dataclass
 class GIDPipelineOutput(BaseOutput):
     """Output of GIDPipeline.
@@ -187,6 +210,9 @@ class GIDPipeline(DiffusionPipeline):
         scheduler: any diffusers scheduler of the DDPM family (DPMSolverMultistepScheduler with dpmsolver++ by
             default; DDIMScheduler needs clip_sample=False); its prediction_type says what the U-Net predicts.
         renderer: optional learned SplatRenderer; None renders with pixel softmax splatting.
+        image_encoder: the frozen EfficientNetLiteEncoder whose features the U-Net is conditioned on; required by
+            (and only by) a U-Net with image_feature_channels, and it must be the encoder that U-Net was trained
+            with (its fingerprint).
 
     Config:
         model_size: (height, width) the models were trained at; sampling keeps its pixel count (model_resolution).
@@ -194,8 +220,8 @@ class GIDPipeline(DiffusionPipeline):
             value a checkpoint was tuned at (its model card says how it was chosen).
     """
 
-    model_cpu_offload_seq = "unet->vae->renderer"
-    _optional_components: ClassVar[list[str]] = ["renderer"]
+    model_cpu_offload_seq = "image_encoder->unet->vae->renderer"
+    _optional_components: ClassVar[list[str]] = ["renderer", "image_encoder"]
     _callback_tensor_inputs: ClassVar[list[str]] = ["latents"]
 
     def __init__(
@@ -204,11 +230,13 @@ class GIDPipeline(DiffusionPipeline):
         unet: FrequencyUNet,
         scheduler: SchedulerMixin,
         renderer: SplatRenderer | None = None,
+        image_encoder: EfficientNetLiteEncoder | None = None,
         model_size: tuple[int, int] | list[int] = NATIVE_SIZE,
         default_guidance_scale: float = PAPER_GUIDANCE_SCALE,
     ):
         super().__init__()
-        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, renderer=renderer)
+        check_image_encoder(unet, image_encoder)
+        self.register_modules(vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, image_encoder=image_encoder)
         self.register_to_config(model_size=tuple(model_size), default_guidance_scale=float(default_guidance_scale))
         # Frames are produced in [0, 1]: no [-1, 1] denormalisation, no resizing.
         self.video_processor = VideoProcessor(do_normalize=False, do_resize=False)
@@ -373,6 +401,26 @@ class GIDPipeline(DiffusionPipeline):
                 f"{type(self.scheduler).__name__} has none"
             )
 
+    def prepare_conditions(
+        self, condition: torch.Tensor, motion_mask: MaskInput | Sequence[MaskInput] | None
+    ) -> dict[str, Any]:
+        """The U-Net's optional conditions for (B, 3, h, w) model-resolution stills in [-1, 1]: the frozen encoder's
+        features (when the U-Net takes them) and the (B, 2, h, w) motion mask (when one is given)."""
+        conditions: dict[str, Any] = {}
+        batch_size, _, height, width = condition.shape
+        if self.unet.takes_image_features:
+            stills = (condition.to(self.image_encoder.dtype) + 1.0) / 2.0
+            conditions["image_features"] = self.image_encoder(stills).features
+        if motion_mask is not None:
+            if not self.unet.config.motion_mask:
+                raise GIDInputError("this checkpoint's U-Net was not trained with motion masks: give no motion_mask")
+            masks = list(motion_mask) if isinstance(motion_mask, (list, tuple)) else [motion_mask] * batch_size
+            if len(masks) != batch_size:
+                raise GIDInputError(f"got {len(masks)} motion masks for {batch_size} images")
+            stacked = torch.stack([to_motion_mask(mask, height, width) for mask in masks])
+            conditions["motion_mask"] = stacked.to(condition.device, self.unet.dtype)
+        return conditions
+
     def prepare_latents(
         self,
         batch_size: int,
@@ -407,6 +455,7 @@ class GIDPipeline(DiffusionPipeline):
         num_frames: int = 150,
         fps: float = 30.0,
         motion_scale: float = 1.0,
+        motion_mask: MaskInput | Sequence[MaskInput] | None = None,
         height: int | None = None,
         width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -431,6 +480,10 @@ class GIDPipeline(DiffusionPipeline):
             num_frames: frames of one loop period (at least 2 (K - 1)); the loop lasts num_frames / fps seconds.
             fps: frame rate the loop is meant to be played at (recorded in the spectral volumes).
             motion_scale: multiplies every displacement (0 gives a still video).
+            motion_mask: where the photo should move (gid_pipeline.motion_mask): a mask image (white moves, black
+                stays still, grey or transparent unknown), an (H, W) array or tensor in [0, 1], or one per image; any
+                size with the photo's aspect ratio. Needs a U-Net trained with masks; the model decides how what is
+                painted moves.
             height, width: output size in pixels (even); default the image's size, long side <= 512.
             generator: torch.Generator(s) for the initial noise (and stochastic schedulers).
             latents: optional (B, K, C, h, w) initial noise instead of drawing it.
@@ -460,9 +513,11 @@ class GIDPipeline(DiffusionPipeline):
         condition = F.interpolate(images, size=(model_height, model_width), mode="bilinear", antialias=True,
                                   align_corners=False) * 2.0 - 1.0  # fmt: skip
         condition = condition.to(self.unet.dtype)
+        conditions = self.prepare_conditions(condition, motion_mask)
         condition_mask = None
         if self.do_classifier_free_guidance:
             condition = torch.cat([condition, condition])
+            conditions = {name: _twice(value) for name, value in conditions.items()}
             condition_mask = torch.arange(2 * batch_size, device=device) < batch_size  # conditional half first
 
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -478,7 +533,8 @@ class GIDPipeline(DiffusionPipeline):
                     continue
                 model_input = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
                 model_input = self.scheduler.scale_model_input(model_input, timestep)
-                prediction = self.unet(model_input, timestep, condition, condition_mask, return_dict=False)[0]
+                prediction = self.unet(model_input, timestep, condition, condition_mask, **conditions,
+                                       return_dict=False)[0]  # fmt: skip
                 if self.do_classifier_free_guidance:
                     conditional, unconditional = prediction.chunk(2)
                     prediction = classifier_free_guidance(conditional, unconditional, self._guidance_scale)
@@ -835,6 +891,13 @@ def _to_tensors(image: Any) -> list[torch.Tensor]:
     raise GIDInputError(
         f"an image must be a PIL image, an (H, W, 3) uint8 array or a float tensor, got {type(image).__name__}"
     )
+
+
+def _twice(value: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """A condition for both halves of a classifier-free guidance batch (a tensor, or a tuple of feature maps)."""
+    if isinstance(value, tuple):
+        return tuple(torch.cat([maps, maps]) for maps in value)
+    return torch.cat([value, value])
 
 
 def _is_frame_count(num_frames: Any, num_frequencies: int) -> bool:

@@ -53,7 +53,8 @@ def _build_pipeline(args: argparse.Namespace) -> None:
 
     width, height = args.size
     pipe = build_pipeline(
-        args.vae, args.unet, args.renderer, model_size=(height, width), default_guidance_scale=args.guidance_scale
+        args.vae, args.unet, args.renderer, args.image_encoder, model_size=(height, width),
+        default_guidance_scale=args.guidance_scale,
     )
     output = save_pipeline(pipe, args.output, overwrite=args.overwrite)
     renderer = "a learned renderer" if pipe.renderer is not None else "pixel splatting (no learned renderer)"
@@ -132,6 +133,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     build.add_argument("--vae", type=Path, required=True, help="RUN/vae of gid train vae")
     build.add_argument("--unet", type=Path, required=True, help="RUN/unet of gid train unet")
     build.add_argument("--renderer", type=Path, help="a SplatRenderer export (default: pixel softmax splatting)")
+    build.add_argument(
+        "--image-encoder", type=Path, help="the image encoder of a feature-conditioned U-Net (gid convert-encoder)"
+    )
     build.add_argument("--size", type=size, default=(256, 160), help="model resolution WIDTHxHEIGHT (256x160)")
     build.add_argument("-o", "--output", type=Path, required=True, help="pipeline folder to write")
     build.add_argument("--overwrite", action="store_true", help="replace an existing folder")

@@ -35,7 +35,11 @@ def _train(args: argparse.Namespace) -> None:
         "augment", "photometric", "weights",
     )  # fmt: skip
     values.update({name: getattr(args, name) for name in fields if getattr(args, name) is not None})
-    for name in ("vae", "init_from"):
+    if args.motion_mask:
+        values["motion_mask"] = True
+    if args.mask_probability is not None:
+        values["mask_probability"] = args.mask_probability
+    for name in ("vae", "init_from", "image_encoder"):
         if getattr(args, name) is not None:
             values[name] = str(getattr(args, name))
     if args.data:
@@ -96,6 +100,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="start from this export: unet stage 2 (or more stage 1) from a stage-1 OUTPUT/unet; "
         "renderer fine-tuning from an OUTPUT/renderer",
+    )
+    train.add_argument(
+        "--image-encoder",
+        type=Path,
+        help="unet: condition on this frozen image encoder's features (gid convert-encoder); its cached features "
+        "(gid cache-features) are used when every --data set has them",
+    )
+    train.add_argument(
+        "--motion-mask", action="store_true", help="unet: train the motion-mask condition (moves / still / unknown)"
+    )
+    train.add_argument(
+        "--mask-probability", type=non_negative_float, help="unet: share of samples shown a motion mask (0.5)"
     )
     train.add_argument("--model-config", help="model constructor overrides as JSON, e.g. '{\"layers_per_block\": 2}'")
     train.add_argument("--steps", type=positive_int, help="optimizer steps (50000)")

@@ -110,12 +110,26 @@ class Augment:
         if not 0.0 < low <= high <= 1.0:
             raise GIDInputError(f"scale_range must satisfy 0 < low <= high <= 1, got {self.scale_range}")
 
+    @property
+    def changes_pixels(self) -> bool:
+        """Whether it can produce an image other than the stored one or its mirror (zoom or photometric change),
+        which features cached per stored image (data.feature_cache) would no longer describe."""
+        return self.crop_probability > 0.0 or self.photometric_probability > 0.0
+
     def __call__(
         self, image: torch.Tensor, spectrum: torch.Tensor, rng: np.random.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Augment one (3, H, W) image and its (K, 4, H, W) spectrum; the same rng state gives the same result."""
+        image, spectrum, _ = self.apply(image, spectrum, rng)
+        return image, spectrum
+
+    def apply(
+        self, image: torch.Tensor, spectrum: torch.Tensor, rng: np.random.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """As ``__call__``, also saying whether the pair was mirrored (to pick the mirror's cached features)."""
         flip, crop, fraction, y, x = rng.random(5)
-        if flip < self.flip_probability:
+        flipped = bool(flip < self.flip_probability)
+        if flipped:
             image, spectrum = hflip(image, spectrum)
         if crop < self.crop_probability:
             height, width = image.shape[-2:]
@@ -136,4 +150,4 @@ class Augment:
                 haze=0.6 * haze,
                 haze_colour=(pale, pale, min(1.0, pale + 0.1 * blue)),
             )
-        return image, spectrum
+        return image, spectrum, flipped

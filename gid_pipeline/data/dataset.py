@@ -8,6 +8,8 @@ Items are dicts:
     image: (3, H, W) float32 in [0, 1]
     spectrum: (K, 4, H, W) float32, unnormalised, pixels of the H x W grid (spectral.CHANNELS order)
     meta: the sample's JSON metadata plus "key" and "dataset" (the index of the dataset it came from)
+    features: only when read with cached image features (data.feature_cache): a tuple of (C_l, h_l, w_l) float32
+        maps, those of the image as augmented (the stored image or its mirror)
 Normalisation (a dataset's saved ``normalizer``, or ``SpectralShardDataset.fit_normalizer`` for a mix) is for the
 model's boundary, not applied here. ``collate`` batches items (DataLoader's default cannot: metadata differs between
 real and procedural samples).
@@ -33,6 +35,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from ..errors import GIDInputError
 from ..spectral import DEFAULT_PERCENTILE, SpectralNormalizer
 from .augment import Augment
+from .feature_cache import FeatureCache, open_feature_cache
 from .shards import (
     DatasetInfo,
     Sample,
@@ -45,6 +48,8 @@ from .shards import (
 )
 
 DatasetPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+# A sample's cached features: {"plain": maps, "flip": maps}, each a tuple of (C_l, h_l, w_l) float16 maps.
+FeatureViews = dict[str, tuple[torch.Tensor, ...]]
 
 
 def to_item(sample: Sample, dataset_index: int = 0) -> dict[str, Any]:
@@ -55,12 +60,17 @@ def to_item(sample: Sample, dataset_index: int = 0) -> dict[str, Any]:
 
 
 def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Items -> {"image": (B, 3, H, W), "spectrum": (B, K, 4, H, W), "meta": list of B dicts}."""
-    return {
+    """Items -> {"image": (B, 3, H, W), "spectrum": (B, K, 4, H, W), "meta": list of B dicts}, plus "features"
+    (a tuple of (B, C_l, h_l, w_l)) when the items have them."""
+    batched = {
         "image": torch.stack([item["image"] for item in batch]),
         "spectrum": torch.stack([item["spectrum"] for item in batch]),
         "meta": [item["meta"] for item in batch],
     }
+    if "features" in batch[0]:
+        batched["features"] = tuple(torch.stack(maps) for maps in zip(*(item["features"] for item in batch),
+                                                                      strict=True))  # fmt: skip
+    return batched
 
 
 def _open_all(paths: DatasetPaths) -> list[DatasetInfo]:
@@ -83,6 +93,26 @@ def _open_all(paths: DatasetPaths) -> list[DatasetInfo]:
             if not np.isclose(np.asarray(mine, float), np.asarray(theirs, float)).all():
                 raise GIDInputError(f"datasets {first.root} and {info.root} differ in {what}: {mine} vs {theirs}")
     return infos
+
+
+def _feature_caches(
+    infos: list[DatasetInfo], fingerprint: str | None, augment: Augment | None
+) -> list[FeatureCache] | None:
+    """Every dataset's cache of ``fingerprint``'s features, checked before any sample is read; None without one."""
+    if fingerprint is None:
+        return None
+    if augment is not None and augment.changes_pixels:
+        raise GIDInputError(
+            "cached image features describe the stored images (and their mirrors): train without zoom and "
+            "photometric augmentation (they would show the model an image the features do not describe)"
+        )
+    caches = []
+    for info in infos:
+        cache = open_feature_cache(info.root, fingerprint)
+        if cache is None:
+            raise GIDInputError(f"dataset {info.root} has no cached image features: run gid cache-features on it")
+        caches.append(cache)
+    return caches
 
 
 def _rank_and_world_size(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -144,11 +174,15 @@ class _Augmenting:
         """Reseed shard order, shuffling and augmentation for a new epoch (call before iterating)."""
         self.epoch = epoch
 
-    def _item(self, sample: Sample, dataset_index: int, epoch: int) -> dict[str, Any]:
-        item = to_item(sample, dataset_index)
+    def _item(
+        self, sample: Sample, dataset_index: int, epoch: int, views: FeatureViews | None = None
+    ) -> dict[str, Any]:
+        item, flipped = to_item(sample, dataset_index), False
         if self.augment is not None:
             rng = np.random.default_rng([self.seed, dataset_index, epoch, zlib.crc32(sample.key.encode())])
-            item["image"], item["spectrum"] = self.augment(item["image"], item["spectrum"], rng)
+            item["image"], item["spectrum"], flipped = self.augment.apply(item["image"], item["spectrum"], rng)
+        if views is not None:
+            item["features"] = tuple(maps.float() for maps in views["flip" if flipped else "plain"])
         return item
 
 
@@ -165,6 +199,8 @@ class SpectralShardDataset(_Augmenting, IterableDataset):
         augment: applied to every item, or None.
         seed: the source of all randomness (see the module docstring).
         rank, world_size: this process among distributed ones (default: torch.distributed or RANK / WORLD_SIZE).
+        features: the fingerprint of an image encoder whose cached features (data.feature_cache) every item
+            carries; every dataset needs that cache, and augment may only mirror.
 
     The consumers (ranks x DataLoader workers) split each dataset by shards when it has at least as many shards
     as consumers, else by samples (each consumer then reads every shard but decodes only its share). Either way
@@ -184,9 +220,11 @@ class SpectralShardDataset(_Augmenting, IterableDataset):
         seed: int = 0,
         rank: int | None = None,
         world_size: int | None = None,
+        features: str | None = None,
     ) -> None:
         super().__init__()
         self.infos = _open_all(paths)
+        self.feature_caches = _feature_caches(self.infos, features, augment)
         if weights is None:
             weights = [info.num_samples for info in self.infos]
         if len(weights) != len(self.infos) or not all(np.isfinite(w) and w > 0 for w in weights):
@@ -233,19 +271,31 @@ class SpectralShardDataset(_Augmenting, IterableDataset):
                 np.random.default_rng([self.seed, index, epoch]).shuffle(order)  # the same for every consumer
             if len(shards) >= consumers:
                 mine = (shards[i][0] for i in order[consumer::consumers])
-                raw = (sample for path in mine for sample in iter_shard(path))
+                raw = (sample for path in mine for sample in self._read_shard(index, path))
             else:
-                every = (sample for i in order for sample in iter_shard(shards[i][0]))
+                every = (sample for i in order for sample in self._read_shard(index, shards[i][0]))
                 raw = (sample for n, sample in enumerate(every) if n % consumers == consumer)
             if self.shuffle:
                 raw = _shuffled(raw, self.shuffle_buffer, np.random.default_rng([self.seed, index, epoch, consumer]))
             count = 0
-            for key, files in raw:
+            for key, files, views in raw:
                 count += 1
-                yield self._item(decode_sample(key, files), index, epoch)
+                yield self._item(decode_sample(key, files), index, epoch, views)
             if not self.repeat or count == 0:  # a consumer with no share would otherwise spin forever
                 return
             epoch += 1
+
+
+    def _read_shard(
+        self, index: int, path: str | os.PathLike[str]
+    ) -> Iterator[tuple[str, dict[str, bytes], FeatureViews | None]]:
+        """A shard's raw samples with their cached feature views (None without a feature cache)."""
+        cache = self.feature_caches[index] if self.feature_caches else None
+        shard_views = cache.load_shard(path) if cache is not None else None
+        for key, files in iter_shard(path):
+            if shard_views is not None and key not in shard_views:
+                raise GIDInputError(f"the feature cache {cache.root} has no features of sample {key}: rebuild it")
+            yield key, files, None if shard_views is None else shard_views[key]
 
 
 class SpectralMapDataset(_Augmenting, Dataset):

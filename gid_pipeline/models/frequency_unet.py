@@ -17,9 +17,12 @@ Inputs are normalised: ``sample`` is the (noisy) VAE latent of a ``SpectralNorma
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.attention_processor import Attention
 from diffusers.models.controlnets.controlnet import ControlNetConditioningEmbedding
@@ -31,6 +34,9 @@ from torch import nn
 
 from ..errors import GIDInputError
 from ..spectral import SpectralNormalizer
+
+# Channels of the motion-mask condition: the fraction of each pixel painted "moves", and painted "stays still".
+MASK_CHANNELS = 2
 
 
 @dataclass
@@ -81,6 +87,26 @@ class FrequencyAttention(nn.Module):
         return hidden + frequency_tokens_to_slices(attended, *hidden.shape[-2:])
 
 
+class ConditionAdapter(nn.Module):
+    """Maps one level's conditions (B, C_in, h, w) to an additive (B, width, h, w) term of the U-Net's hidden state.
+
+    GroupNorm (the encoder's features are O(1-10) and differently scaled per channel), 1x1 conv, SiLU, 3x3 conv;
+    the last conv starts at zero, so a new adapter adds exactly nothing.
+    """
+
+    def __init__(self, in_channels: int, width: int, norm_groups: int):
+        super().__init__()
+        self.norm = nn.GroupNorm(math.gcd(norm_groups, in_channels), in_channels, eps=1e-5)
+        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1)
+        self.act = nn.SiLU()
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, condition: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.act(self.conv1(self.norm(condition))))
+
+
 class FrequencyUNet(ModelMixin, ConfigMixin):
     """Latent U-Net over spectral volumes: 2-D blocks per slice, optional attention across slices.
 
@@ -90,6 +116,12 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
     by a learned, spatially constant null embedding (a zero image would be a valid mid-grey photo; the null
     embedding is not). Training drops the condition by passing a random mask, e.g.
     ``torch.rand(B, generator=g) >= 0.1``; guidance runs the batch twice, once with the mask all False.
+
+    Optional conditions, each through a ``ConditionAdapter`` per U-Net level whose output is added to the hidden
+    state entering that level (zero-initialised, so adding them to a trained model changes nothing until
+    fine-tuning moves them): frozen pretrained image features (dropped with the image by ``condition_mask``), and
+    a motion mask painted by the user (kept in both guidance passes: it is what the user asks for, not what the
+    photo shows). They are computed once per image and shared by its K slices.
 
     Args (the config):
         num_frequencies: K, slices per spectral volume.
@@ -110,6 +142,14 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
             i - 1's. The defaults put seven layers at every level: for 32x20 latents, after down blocks at 16x10,
             8x5, 8x5, after the middle block at 8x5 and after up blocks at 16x10, 32x20, 32x20.
         frequency_attention_head_dim: head size of the frequency attention layers.
+        image_feature_channels: channels of the frozen image encoder's feature maps, one per U-Net level, at that
+            level's resolution (models.image_encoder: strides 8, 16, 32 of the still = levels 0, 1, 2 with the
+            default VAE); None: no pretrained features. Each level adds a ``ConditionAdapter`` of its features.
+        image_feature_encoder: the fingerprint of the encoder those features come from (EfficientNetLiteEncoder's
+            config); a pipeline or a feature cache with another encoder is refused.
+        motion_mask: take a 2-channel motion-mask condition (the fraction of each pixel painted "moves" and
+            "stays still"; 0 and 0 is unknown, so an all-zero mask is the ordinary prior), pooled to every level
+            and fed to its adapter.
         normalization_scales, normalization_percentile: the SpectralNormalizer the model's training spectra were
             normalised with (K scales in pixels at the model resolution); set at export by training, None for an
             untrained model. They travel in the config so that a checkpoint carries what its outputs mean.
@@ -132,6 +172,9 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         frequency_attention: bool = True,
         frequency_attention_levels: tuple[int, ...] = (0, 1, 2),
         frequency_attention_head_dim: int = 32,
+        image_feature_channels: tuple[int, ...] | None = None,
+        image_feature_encoder: str | None = None,
+        motion_mask: bool = False,
         normalization_scales: tuple[float, ...] | None = None,
         normalization_percentile: float = 95.0,
     ):
@@ -151,6 +194,11 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
             raise GIDInputError(
                 f"frequency_attention_head_dim {frequency_attention_head_dim} must divide every U-Net width "
                 f"{tuple(block_out_channels)}"
+            )
+        if image_feature_channels is not None and len(image_feature_channels) != num_levels:
+            raise GIDInputError(
+                f"image_feature_channels {tuple(image_feature_channels)} must give one feature map per U-Net level "
+                f"({num_levels})"
             )
         if normalization_scales is not None:
             SpectralNormalizer(tuple(normalization_scales), normalization_percentile)  # validates them
@@ -204,6 +252,17 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         self.conv_act = nn.SiLU()
         self.conv_out = nn.Conv2d(width, latent_channels, kernel_size=3, padding=1)
 
+        # One adapter per level when the model takes pretrained features or a motion mask; absent otherwise.
+        self.condition_adapters = nn.ModuleList()
+        if image_feature_channels is not None or motion_mask:
+            for level in range(num_levels):
+                features = image_feature_channels[level] if image_feature_channels else 0
+                in_channels = features + (MASK_CHANNELS if motion_mask else 0)
+                # Level l > 0 is entered by down block l - 1's output, which still has that block's width.
+                self.condition_adapters.append(
+                    ConditionAdapter(in_channels, block_out_channels[max(level - 1, 0)], norm_num_groups)
+                )
+
         # Keyed "down_<level>", "mid", "up_<level>"; empty (and absent from checkpoints) for a per-slice model.
         self.frequency_layers = nn.ModuleDict()
         if frequency_attention:
@@ -225,6 +284,34 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         model = cls.from_config({**per_slice.config, "frequency_attention": True})
         model.load_state_dict(per_slice.state_dict(), strict=False)  # the same config: only frequency_layers missing
         return model.to(device=per_slice.device, dtype=per_slice.dtype)
+
+    @classmethod
+    def with_conditions(
+        cls,
+        trained: FrequencyUNet,
+        image_feature_channels: tuple[int, ...] | None,
+        image_feature_encoder: str | None,
+        motion_mask: bool,
+    ) -> FrequencyUNet:
+        """A trained model given new conditions (pretrained features, a motion mask) that computes what it did.
+
+        Weights the trained model has are copied (an adapter it already has too, when its input is unchanged);
+        new adapters start at zero. As with from_per_slice, this avoids from_pretrained's uninitialised weights.
+        """
+        # "_use_default_values" lists the keys the trained model's config file lacked; from_config would reset them.
+        config = {k: v for k, v in trained.config.items() if k != "_use_default_values"}
+        model = cls.from_config({
+            **config, "image_feature_channels": image_feature_channels,
+            "image_feature_encoder": image_feature_encoder, "motion_mask": motion_mask,
+        })  # fmt: skip
+        own = model.state_dict()
+        kept = {k: v for k, v in trained.state_dict().items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(kept, strict=False)
+        return model.to(trained.device) if trained.dtype == model.dtype else model.to(trained.device, trained.dtype)
+
+    @property
+    def takes_image_features(self) -> bool:
+        return self.config.image_feature_channels is not None
 
     @property
     def normalizer(self) -> SpectralNormalizer:
@@ -258,6 +345,8 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         image: torch.Tensor,
         condition_mask: torch.Tensor | None = None,
         frequency_indices: torch.Tensor | None = None,
+        image_features: Sequence[torch.Tensor] | None = None,
+        motion_mask: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> FrequencyUNetOutput | tuple[torch.Tensor]:
         """Denoise all frequency slices of a batch of latent spectral volumes.
@@ -270,6 +359,10 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
             frequency_indices: optional (B, K') long, which frequencies the K' slices of ``sample`` are (per-slice
                 models only: training on a random subset of slices costs K' / K of a full step and sees K / K'
                 times as many images for the same compute). Default: all K in order.
+            image_features: the frozen encoder's feature maps of the (un-normalised) still, one (B, C_l, h_l, w_l)
+                per level (h_l = h / 2^l); required by a model with image_feature_channels.
+            motion_mask: optional (B, 2, h * f, w * f) fractions in [0, 1] painted "moves" and "stays still" (at the
+                image's size); None is all unknown. Only for a model with motion_mask.
             return_dict: return a FrequencyUNetOutput rather than a tuple.
 
         Returns:
@@ -296,6 +389,10 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
             condition = torch.where(condition_mask.view(-1, 1, 1, 1), condition, null)
         condition = condition.unsqueeze(1).expand(-1, num_frequencies, -1, -1, -1)
         hidden = self.conv_in(torch.cat([sample.to(self.dtype), condition], dim=2).flatten(0, 1))
+        terms = self._condition_terms(batch, height, width, condition_mask, image_features, motion_mask)
+        terms = [term.repeat_interleave(num_frequencies, dim=0) for term in terms]  # (B*K, C_l, h_l, w_l)
+        if terms:
+            hidden = hidden + terms[0]
 
         skips = (hidden,)
         for level, block in enumerate(self.down_blocks):
@@ -303,6 +400,9 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
             if f"down_{level}" in self.frequency_layers:
                 hidden = self.frequency_layers[f"down_{level}"](hidden, num_frequencies)
                 block_skips = (*block_skips[:-1], hidden)  # the block's last skip is its output
+            if level + 1 < len(terms):  # the block downsampled to the next level's resolution
+                hidden = hidden + terms[level + 1]
+                block_skips = (*block_skips[:-1], hidden)
             skips += block_skips
         hidden = self.mid_block(hidden, embedding)
         if "mid" in self.frequency_layers:
@@ -317,6 +417,56 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
 
         output = hidden.reshape(batch, num_frequencies, -1, height, width)
         return FrequencyUNetOutput(sample=output) if return_dict else (output,)
+
+    def _condition_terms(
+        self,
+        batch: int,
+        height: int,
+        width: int,
+        condition_mask: torch.Tensor | None,
+        image_features: Sequence[torch.Tensor] | None,
+        motion_mask: torch.Tensor | None,
+    ) -> list[torch.Tensor]:
+        """Each level's adapter output (B, C_l, h / 2^l, w / 2^l), C_l the width of the hidden state entering level
+        l; empty for a model without conditions."""
+        config = self.config
+        if image_features is not None and not self.takes_image_features:
+            raise GIDInputError("this U-Net takes no image features (image_feature_channels is None)")
+        if motion_mask is not None and not config.motion_mask:
+            raise GIDInputError("this U-Net takes no motion mask (it was not trained with one)")
+        if not self.condition_adapters:
+            return []
+        levels = len(config.block_out_channels)
+        if self.takes_image_features and (image_features is None or len(image_features) != levels):
+            raise GIDInputError(
+                f"this U-Net needs {levels} image feature maps from the encoder {config.image_feature_encoder}"
+            )
+        if motion_mask is not None:
+            expected = (batch, MASK_CHANNELS, height * self.image_downsampling, width * self.image_downsampling)
+            if tuple(motion_mask.shape) != expected:
+                raise GIDInputError(f"motion_mask must have shape {expected}, got {tuple(motion_mask.shape)}")
+        terms = []
+        for level, adapter in enumerate(self.condition_adapters):
+            size = (height // 2**level, width // 2**level)
+            parts = []
+            if self.takes_image_features:
+                features = image_features[level]
+                expected = (batch, config.image_feature_channels[level], *size)
+                if tuple(features.shape) != expected:
+                    raise GIDInputError(
+                        f"image feature map {level} must have shape {expected}, got {tuple(features.shape)}"
+                    )
+                features = features.to(self.dtype)
+                if condition_mask is not None:  # a dropped condition drops the photo's features too
+                    features = features * condition_mask.view(-1, 1, 1, 1).to(features.dtype)
+                parts.append(features)
+            if config.motion_mask:
+                if motion_mask is None:
+                    parts.append(torch.zeros(batch, MASK_CHANNELS, *size, device=self.device, dtype=self.dtype))
+                else:
+                    parts.append(F.adaptive_avg_pool2d(motion_mask.to(self.dtype), size))
+            terms.append(adapter(torch.cat(parts, dim=1)))
+        return terms
 
     def _check_inputs(
         self,

@@ -73,6 +73,11 @@ class TrainConfig:
         unit of compute: what makes CPU training affordable. None: all K.
     crop_size: VAE only: train on random crop_size x crop_size crops of each slice (fully convolutional, so it
         then runs at any size). A multiple of the VAE's downsampling; None: whole slices.
+    image_encoder: U-Net only: a frozen image encoder export (gid convert-encoder) whose features condition the
+        model. When every dataset has a feature cache of it (gid cache-features), the cache is read and the
+        augmentation may only mirror (zoom off; photometric must be 0); otherwise features are computed per step.
+    motion_mask: U-Net only: train the motion-mask condition; mask_probability of the samples get a mask drawn
+        from their true moving region (data.motion_masks), the others none (the ordinary prior).
     """
 
     model: str
@@ -103,6 +108,9 @@ class TrainConfig:
     scale_batches: int = 8
     slices_per_sample: int | None = None
     crop_size: int | None = None
+    image_encoder: str | None = None
+    motion_mask: bool = False
+    mask_probability: float = 0.5
 
     def __post_init__(self) -> None:
         checks = (
@@ -125,6 +133,9 @@ class TrainConfig:
              f"slices_per_sample must be >= 1, got {self.slices_per_sample}"),
             (self.crop_size is None or (self.model == "vae" and self.crop_size >= 8),
              f"crop_size is a VAE option and must be >= 8, got {self.crop_size}"),
+            (self.model == "unet" or (self.image_encoder is None and not self.motion_mask),
+             "image_encoder and motion_mask are U-Net options"),
+            (0.0 <= self.mask_probability <= 1.0, f"mask_probability must be in [0, 1], got {self.mask_probability}"),
         )  # fmt: skip
         for ok, message in checks:
             if not ok:
@@ -186,18 +197,35 @@ def make_accelerator(config: TrainConfig) -> Accelerator:
     return accelerator
 
 
-def open_training_data(config: TrainConfig, accelerator: Accelerator) -> SpectralShardDataset:
-    """The endless, shuffled, rank-sharded training stream (fails early on missing or empty datasets)."""
+def open_training_data(
+    config: TrainConfig, accelerator: Accelerator, features: str | None = None
+) -> SpectralShardDataset:
+    """The endless, shuffled, rank-sharded training stream (fails early on missing or empty datasets).
+
+    features: the fingerprint of an image encoder whose cached features the items carry; the augmentation then
+    only mirrors (a zoom or a photometric change would show an image the cached features do not describe).
+    """
+    augment = None
+    if config.augment and features is not None:
+        if config.photometric > 0:
+            raise GIDInputError(
+                "photometric augmentation changes the image behind cached features: use --photometric 0 (the "
+                "procedural scenes carry their own camera realism) or delete the dataset's features/ folder"
+            )
+        augment = Augment(crop_probability=0.0)
+    elif config.augment:
+        augment = Augment(photometric_probability=config.photometric)
     return SpectralShardDataset(
         config.data,
         config.weights,
         shuffle=True,
         shuffle_buffer=config.shuffle_buffer,
         repeat=True,
-        augment=Augment(photometric_probability=config.photometric) if config.augment else None,
+        augment=augment,
         seed=config.seed,
         rank=accelerator.process_index,
         world_size=accelerator.num_processes,
+        features=features,
     )
 
 

@@ -14,8 +14,11 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler
 from torch import nn
 
+from ..data.feature_cache import open_feature_cache
+from ..data.motion_masks import random_motion_masks
 from ..errors import GIDInputError
 from ..models import FrequencyUNet, denoising_loss, encode_spectrum, load_spectral_autoencoder, vae_downsampling
+from ..models.image_encoder import EfficientNetLiteEncoder, load_image_encoder
 from ..spectral import SpectralNormalizer
 from .common import (
     NORMALIZATION_NAME,
@@ -67,9 +70,13 @@ def _load_per_slice(directory: str) -> FrequencyUNet:
     return per_slice
 
 
-def build_unet(config: TrainConfig, vae: AutoencoderKL, num_frequencies: int) -> FrequencyUNet:
+def build_unet(
+    config: TrainConfig, vae: AutoencoderKL, num_frequencies: int, encoder: EfficientNetLiteEncoder | None = None
+) -> FrequencyUNet:
     """Stage 1: a fresh per-slice model, or the stage-1 export ``init_from`` trained further; stage 2: the stage-1
-    export ``init_from`` with frequency attention, the rest frozen."""
+    export ``init_from`` with frequency attention, the rest frozen. The conditions the config asks for (the
+    encoder's features, a motion mask) are added to a model without them (FrequencyUNet.with_conditions: new
+    adapters start at zero, so the model starts as it was)."""
     if config.stage == "per_slice" and config.init_from is not None:
         if config.model_config:
             raise GIDInputError("give either init_from (a trained stage-1 U-Net) or model_config, not both")
@@ -86,6 +93,17 @@ def build_unet(config: TrainConfig, vae: AutoencoderKL, num_frequencies: int) ->
         if config.init_from is None:
             raise GIDInputError("stage frequency_attention fine-tunes a stage-1 model: pass --init-from DIR")
         model = FrequencyUNet.from_per_slice(_load_per_slice(config.init_from))
+    conditions = (
+        None if encoder is None else tuple(encoder.feature_channels),
+        None if encoder is None else encoder.config.fingerprint,
+        config.motion_mask,
+    )
+    current = (model.config.image_feature_channels, model.config.image_feature_encoder, model.config.motion_mask)
+    if current[0] is not None:
+        current = (tuple(current[0]), *current[1:])
+    if conditions != current:
+        model = FrequencyUNet.with_conditions(model, *conditions)
+    if config.stage == "frequency_attention":
         model.freeze_except_frequency_attention()
     checks = (
         (model.config.num_frequencies == num_frequencies,
@@ -107,13 +125,29 @@ def _check_size(size: tuple[int, int], vae: AutoencoderKL, model: FrequencyUNet)
         raise GIDInputError(f"data size {size[0]}x{size[1]} must be a multiple of {factor} for this VAE and U-Net")
 
 
+def feature_cache_fingerprint(config: TrainConfig, encoder: EfficientNetLiteEncoder | None) -> str | None:
+    """The encoder's fingerprint when every dataset has its feature cache (read it), None when none has one
+    (compute features per step); a GIDInputError when only some have (or caches of another encoder)."""
+    if encoder is None:
+        return None
+    fingerprint = encoder.config.fingerprint
+    cached = [open_feature_cache(root, fingerprint) is not None for root in config.data]
+    if any(cached) and not all(cached):
+        missing = [root for root, ok in zip(config.data, cached, strict=True) if not ok]
+        raise GIDInputError(f"datasets {missing} have no image feature cache while the others do: run gid "
+                            "cache-features on them")  # fmt: skip
+    return fingerprint if all(cached) else None
+
+
 def train_unet(config: TrainConfig, resume: bool = False) -> Path:
     """Train the U-Net described by ``config``; returns the export directory OUTPUT/unet."""
     if config.model != "unet" or config.vae is None:
         raise GIDInputError("U-Net training needs a config with model 'unet' and a trained VAE (--vae DIR)")
     accelerator = make_accelerator(config)
     vae, normalizer = load_vae(config.vae)
-    dataset = open_training_data(config, accelerator)
+    encoder = load_image_encoder(config.image_encoder) if config.image_encoder is not None else None
+    cached = feature_cache_fingerprint(config, encoder)
+    dataset = open_training_data(config, accelerator, features=cached)
     if dataset.num_frequencies != normalizer.num_frequencies:
         raise GIDInputError(
             f"the data has K = {dataset.num_frequencies} frequencies, the VAE's normaliser K = "
@@ -121,12 +155,14 @@ def train_unet(config: TrainConfig, resume: bool = False) -> Path:
         )
     if config.slices_per_sample is not None and config.stage != "per_slice":
         raise GIDInputError("slices_per_sample is for stage 1: frequency attention needs all K slices together")
-    model = build_unet(config, vae, dataset.num_frequencies)
+    model = build_unet(config, vae, dataset.num_frequencies, encoder)
     _check_size(dataset.size, vae, model)
     start_run(config, resume)
 
     scheduler = make_noise_scheduler(config.prediction_type)
     vae.to(accelerator.device)
+    if encoder is not None:
+        encoder.to(accelerator.device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer, lr_scheduler = make_optimizer(trainable, config)
     ema = make_ema(model, config, accelerator)
@@ -145,7 +181,16 @@ def train_unet(config: TrainConfig, resume: bool = False) -> Path:
         image = batch["image"].to(device) * 2.0 - 1.0
         noisy = scheduler.add_noise(latents, noise, timesteps)
         selected = None if config.slices_per_sample is None else frequencies.to(device)
-        prediction = unet(noisy, timesteps, image, keep, frequency_indices=selected).sample
+        features = None
+        if encoder is not None:
+            with torch.no_grad():  # frozen: no gradient reaches the encoder or its cached features
+                features = batch["features"] if "features" in batch else encoder(batch["image"].to(device)).features
+                features = [maps.to(device) for maps in features]
+        mask = None
+        if config.motion_mask:
+            mask = random_motion_masks(batch["spectrum"], config.mask_probability, generator).to(device)
+        prediction = unet(noisy, timesteps, image, keep, frequency_indices=selected, image_features=features,
+                          motion_mask=mask).sample  # fmt: skip
         return denoising_loss(prediction.float(), scheduler, latents, noise, timesteps), {}
 
     train_loop(config, accelerator, model, optimizer, lr_scheduler, ema, dataset, loss_fn, resume)
