@@ -25,12 +25,15 @@ def _prepare_data(args: argparse.Namespace) -> None:
 
     if (args.video_dir is None) == (args.procedural is None):
         raise GIDInputError("give either a VIDEO_DIR or --procedural N (not both)")
+    if args.texture_bank is not None and args.procedural is None:
+        raise GIDInputError("--texture-bank is for --procedural scenes")
     config = SampleConfig(args.size, args.frames, args.fps, args.num_frequencies)
     common = {"workers": args.workers, "samples_per_shard": args.samples_per_shard, "progress": True}
     try:
         if args.procedural is not None:
             summary = prepare_procedural_dataset(
-                args.procedural, args.output, config, seed_offset=args.seed_offset, **common
+                args.procedural, args.output, config, seed_offset=args.seed_offset, texture_bank=args.texture_bank,
+                **common,
             )
         else:
             filters = WindowFilters(
@@ -89,6 +92,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     prepare.add_argument("-o", "--output", type=Path, required=True, help="dataset directory (new or resumed)")
     prepare.add_argument("--procedural", type=positive_int, metavar="N", help="N procedural scenes instead of clips")
     prepare.add_argument("--seed-offset", type=int, default=0, help="first procedural seed (0)")
+    prepare.add_argument(
+        "--texture-bank",
+        type=Path,
+        help="procedural: a gid texture-bank folder; scenes get photo textures, the photographic scene types and "
+        "camera realism (data.photo_world)",
+    )
     prepare.add_argument("--size", type=size, default=(256, 160), help="model resolution WIDTHxHEIGHT (256x160)")
     prepare.add_argument("--frames", type=positive_int, default=150, help="T, frames per window (150)")
     prepare.add_argument("--fps", type=positive_float, default=30.0, help="sample clips at this rate (30)")

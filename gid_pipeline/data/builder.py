@@ -19,6 +19,7 @@ uninterrupted one gives; shards and the manifest are only ever replaced whole (t
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -49,6 +50,7 @@ from ..flow import (
 )
 from ..spectral import DEFAULT_NUM_FREQUENCIES, DEFAULT_PERCENTILE, SpectralNormalizer, motion_to_spectrum
 from ..video import VIDEO_SUFFIXES, frames_at_rate, probe_video, read_video
+from .photo_world import PhotoWorld
 from .procedural import generate_scene
 from .shards import (
     CARD_NAME,
@@ -347,6 +349,15 @@ class _VideoTask:
 class _ProceduralTask:
     seeds: tuple[int, ...]
     config: SampleConfig
+    texture_bank: str | None = None
+
+
+@functools.lru_cache(maxsize=2)
+def photo_world(texture_bank: str) -> PhotoWorld:
+    """The photographic world of a texture bank folder, loaded once per process."""
+    from .texture_bank import TextureBank
+
+    return PhotoWorld(TextureBank.load(texture_bank))
 
 
 def cover_size(source: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
@@ -444,10 +455,12 @@ def _run_video_task(task: _VideoTask) -> list[_Outcome]:
 def _run_procedural_task(task: _ProceduralTask) -> list[_Outcome]:
     """Generate and encode each seed's scene."""
     config = task.config
+    world = None if task.texture_bank is None else photo_world(task.texture_bank)
     outcomes = []
     for seed in task.seeds:
         scene = generate_scene(
-            seed, config.size, config.num_frames, config.fps, config.num_frequencies, return_displacements=False
+            seed, config.size, config.num_frames, config.fps, config.num_frequencies, return_displacements=False,
+            world=world,
         )
         key = procedural_key(seed)
         meta = {**_sample_meta(key, config), "source": PROCEDURAL_SOURCE, "seed": seed, "procedural": scene.meta}
@@ -836,20 +849,29 @@ def prepare_procedural_dataset(
     samples_per_shard: int = DEFAULT_SAMPLES_PER_SHARD,
     percentile: float = DEFAULT_PERCENTILE,
     progress: bool = False,
+    texture_bank: str | os.PathLike[str] | None = None,
 ) -> BuildSummary:
     """Build (or resume, or extend with more seeds) a dataset of procedural scenes, seeds seed_offset ..
-    seed_offset + num_samples - 1. Arguments as prepare_video_dataset."""
+    seed_offset + num_samples - 1. Arguments as prepare_video_dataset; texture_bank: a ``gid texture-bank``
+    folder, which generates the scenes in the photographic world (data.photo_world) with its textures."""
     workers = _check_common(workers, samples_per_shard)
     config = config or SampleConfig()
     if num_samples < 1 or seed_offset < 0:
         raise GIDInputError(f"need num_samples >= 1 and seed_offset >= 0, got {num_samples} and {seed_offset}")
-    state = _DatasetState(Path(output_dir), _base_config(PROCEDURAL_SOURCE, config), samples_per_shard)
+    base = _base_config(PROCEDURAL_SOURCE, config)
+    bank = None
+    if texture_bank is not None:
+        bank = str(Path(texture_bank).resolve())
+        world = photo_world(bank)  # a missing or broken bank is named before any work
+        base["photo_world"] = {"texture_bank": bank, "materials": world.textures.counts}
+    state = _DatasetState(Path(output_dir), base, samples_per_shard)
     try:
         with _Runner(workers) as runner:
             seeds = [
                 s for s in range(seed_offset, seed_offset + num_samples) if not state.is_done(PROCEDURAL_SOURCE, s)
             ]
-            tasks = [_ProceduralTask(tuple(group), config) for group in _chunks(seeds, _task_size(len(seeds), workers))]
+            tasks = [_ProceduralTask(tuple(group), config, bank)
+                     for group in _chunks(seeds, _task_size(len(seeds), workers))]  # fmt: skip
             _consume(runner.imap(_run_procedural_task, tasks), state, len(seeds), "sample", progress)
         return state.finish(percentile)
     except BaseException:

@@ -32,6 +32,7 @@ import torch
 
 from ..errors import GIDInputError
 from . import modal
+from .photo_world import AMPLITUDE_RANGE_PX, PHOTO_SCENE_TYPES, CameraGrade, PhotoWorld, texture_painted_scene
 from .textures import (
     BeamStyle,
     Light,
@@ -95,7 +96,11 @@ class _OwnMode:
 
     'beam' / 'chain': phi(s) along the unit normal of the chord, s = projection on the chord from origin;
     'spread': chain mode 1 times the lateral coordinate / radius, along the normal;
-    'rotate': rigid rotation about origin by 1 / radius radians per unit (one pixel at that radius).
+    'rotate': rigid rotation about origin by 1 / radius radians per unit (one pixel at that radius);
+    'stretch': s along the chord (a flame lengthening and shortening; one pixel at the chord's end);
+    'wave': cos (even order) or sin (odd order) of the phase chord . (u - origin), chord a wave vector in radians
+        per pixel, vertical for orders 0-1 and horizontal for 2-3, fading in over ``radius`` pixels below origin
+        (a water surface's waves, smaller toward its horizon).
     """
 
     index: int
@@ -138,9 +143,17 @@ class _Element:
                 out[i, 1] = (x - ox) / m.radius
                 continue
             cx, cy = m.chord
+            if m.kind == "wave":
+                phase = cx * (x - ox) + cy * (y - oy)
+                phi = (np.cos(phase) if m.order % 2 == 0 else np.sin(phase)) * np.clip((y - oy) / m.radius, 0.0, 1.0)
+                out[i, 0], out[i, 1] = (0.0, phi) if m.order < 2 else (phi, 0.0)
+                continue
             length2 = cx * cx + cy * cy
             s = np.clip(((x - ox) * cx + (y - oy) * cy) / length2, 0.0, 1.0)
             nx, ny = -cy / math.sqrt(length2), cx / math.sqrt(length2)
+            if m.kind == "stretch":
+                out[i, 0], out[i, 1] = s * cx / math.sqrt(length2), s * cy / math.sqrt(length2)
+                continue
             if m.kind == "spread":
                 phi = modal.sample_shape("chain", 0, s) * (((x - ox) * nx + (y - oy) * ny) / m.radius)
             else:
@@ -168,7 +181,8 @@ class _Element:
             cx, cy = m.chord
             length = math.hypot(cx, cy)
             s = min(max(((px - m.origin[0]) * cx + (py - m.origin[1]) * cy) / length**2, 0.0), 1.0)
-            theta = modal.sample_slope(m.kind, m.order, s) / length if m.kind != "spread" else 0.0
+            bends = m.kind in ("beam", "chain")
+            theta = modal.sample_slope(m.kind, m.order, s) / length if bends else 0.0
             rigid.append((m.index, float(dx), float(dy), theta, px, py))
         return rigid
 
@@ -223,6 +237,7 @@ class _Scene:
         # Gusts cross the frame in about 0.5-1.7 s.
         self.wind_speed_px_s = self.wind_sign * width * float(rng.uniform(0.6, 2.0))
         self.aperture = float(rng.uniform(0.0, 3.0))  # depth-of-field blur per unit of nearness error, pixels
+        self.horizon: float | None = None  # canvas row of the horizon, for scene types that have one
 
     # -- layout helpers (canvas pixels) --
     def x(self, fraction: float) -> float:
@@ -464,6 +479,7 @@ def _sky_and_distance(sc: _Scene, horizon: float) -> None:
     """Sky down to the horizon, then hazy hills and/or a woodland edge on it; the caller paints the ground."""
     rng, light = sc.rng, sc.light
     w, h = sc.canvas_size
+    sc.horizon = horizon
     sc.background = sky(rng, light, w, h, horizon)
     if rng.uniform() < 0.5:
         hills(
@@ -1126,7 +1142,7 @@ def _layers(sc: _Scene, q: np.ndarray) -> tuple[np.ndarray, list[Sprite | _WarpL
     return base, layers
 
 
-def _render_frames(sc: _Scene, q: np.ndarray, grade: _Grade, frame0: np.ndarray) -> np.ndarray:
+def _render_frames(sc: _Scene, q: np.ndarray, grade: _Grade | CameraGrade, frame0: np.ndarray) -> np.ndarray:
     """Render all frames: composite the layers in painter's order, every moving element warped by its own
     deformation, so occlusions and disocclusions are right in every frame.
 
@@ -1212,6 +1228,7 @@ def generate_scene(
     return_displacements: bool = True,
     scene_type: str | None = None,
     amplitude_px: float | None = None,
+    world: PhotoWorld | None = None,
 ) -> ProceduralSample:
     """Generate one procedural scene with exact ground-truth motion.
 
@@ -1223,10 +1240,14 @@ def generate_scene(
             always occupies the bins up to 3 Hz (bins 1..15 for the default 150 frames at 30 fps).
         render_frames: also render all T frames (much slower than the motion alone).
         return_displacements: build the (T, 2, H, W) displacements; False returns only the spectrum (faster).
-        scene_type: one of SCENE_TYPES, or None for SCENE_TYPES[seed % len(SCENE_TYPES)].
+        scene_type: one of SCENE_TYPES (or, with a world, of photo_world.PHOTO_SCENE_TYPES), or None for
+            SCENE_TYPES[seed % len(SCENE_TYPES)] (with a world: world.scene_type(seed)).
         amplitude_px: motion strength, the 95th percentile over moving pixels of the RMS displacement, in
             pixels of a 256x160 frame (scaled with resolution); None draws it log-uniformly in [0.3, 2] from
-            the seed. No pixel moves further than AMPLITUDE_CAP_PX (also scaled), which may lower it.
+            the seed (with a world: in photo_world.AMPLITUDE_RANGE_PX). No pixel moves further than
+            AMPLITUDE_CAP_PX (also scaled), which may lower it.
+        world: a photo_world.PhotoWorld (photo textures, more scene types, camera realism); None generates the
+            painted scenes exactly as without it.
 
     Returns:
         a ProceduralSample. Raises GIDInputError for bad arguments.
@@ -1256,18 +1277,29 @@ def generate_scene(
         or amplitude_px < 0
     ):
         raise GIDInputError(f"amplitude_px must be a non-negative number or None, got {amplitude_px!r}")
-    if scene_type is not None and scene_type not in SCENE_TYPES:
-        raise GIDInputError(f"scene_type must be one of {SCENE_TYPES} or None, got {scene_type!r}")
+    known = SCENE_TYPES if world is None else SCENE_TYPES + PHOTO_SCENE_TYPES
+    if scene_type is not None and scene_type not in known:
+        raise GIDInputError(f"scene_type must be one of {known} or None, got {scene_type!r}")
 
     rng = np.random.default_rng(seed)
     # Scene types cycle with the seed, so any run of consecutive seeds is balanced.
-    kind = SCENE_TYPES[seed % len(SCENE_TYPES)] if scene_type is None else scene_type
+    if scene_type is not None:
+        kind = scene_type
+    else:
+        kind = SCENE_TYPES[seed % len(SCENE_TYPES)] if world is None else world.scene_type(seed)
     sc = _Scene(rng, width, height, kind)
-    _BUILDERS[kind](sc)
+    photo_builder = None if world is None else world.builder(kind)
+    if photo_builder is not None:
+        photo_builder(sc, world)
+    else:
+        _BUILDERS[kind](sc)
+        if world is not None:
+            texture_painted_scene(sc, world)
     canvas, owner = _compose(sc)
-    grade = _Grade.pick(rng)
+    grade = _Grade.pick(rng) if world is None else CameraGrade.pick(rng)
 
-    drawn_rms = float(np.exp(rng.uniform(math.log(0.3), math.log(2.0))))  # drawn even if unused: same scene
+    low, high = (0.3, 2.0) if world is None else AMPLITUDE_RANGE_PX
+    drawn_rms = float(np.exp(rng.uniform(math.log(low), math.log(high))))  # drawn even if unused: same scene
     target_rms = sc.unit * (drawn_rms if amplitude_px is None else float(amplitude_px))
     coefficients = _modal_coefficients(sc, freqs) if len(sc.modes) else np.zeros((len(freqs), 0), complex)
     band, moving = _band_spectrum(sc, owner, coefficients)
@@ -1314,6 +1346,7 @@ def generate_scene(
         "wind_speed_px_s": float(sc.wind_speed_px_s),
         "target_rms_px": target_rms,
         "moving_fraction": float(moving.mean()),
+        "photo_world": world is not None,
     }
     return ProceduralSample(
         image=image,
