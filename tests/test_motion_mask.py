@@ -1,0 +1,121 @@
+"""Motion masks: the painted-mask format the pipeline takes, and the rough masks training draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from gid_pipeline import GIDInputError
+from gid_pipeline.data import generate_scene
+from gid_pipeline.data.motion_masks import (
+    MASK_STYLES,
+    moving_region,
+    random_motion_mask,
+    random_motion_masks,
+    rough_region,
+)
+from gid_pipeline.motion_mask import to_motion_mask
+
+
+def _painted(height: int = 40, width: int = 64) -> np.ndarray:
+    """Left third white (moves), middle grey (unknown), right third black (still)."""
+    levels = np.full((height, width), 128, np.uint8)
+    levels[:, : width // 3] = 255
+    levels[:, 2 * width // 3 :] = 0
+    return levels
+
+
+def test_a_painted_image_becomes_moves_still_and_unknown():
+    mask = to_motion_mask(PIL.Image.fromarray(_painted()), 40, 64)
+    assert mask.shape == (2, 40, 64) and mask.dtype == torch.float32
+    assert bool((mask[0, :, :21] == 1).all()) and bool((mask[1, :, :21] == 0).all())
+    assert bool((mask[:, :, 22:42] == 0).all())  # grey: unknown
+    assert bool((mask[1, :, 43:] == 1).all()) and bool((mask[0, :, 43:] == 0).all())
+
+
+def test_transparent_pixels_are_unknown_and_every_form_is_accepted(tmp_path):
+    rgba = np.zeros((40, 64, 4), np.uint8)
+    rgba[..., :3] = 255
+    rgba[:, :32, 3] = 255  # only the left half painted (opaque white)
+    mask = to_motion_mask(PIL.Image.fromarray(rgba, "RGBA"), 40, 64)
+    assert bool((mask[0, :, :32] == 1).all()) and bool((mask[:, :, 32:] == 0).all())
+    PIL.Image.fromarray(_painted()).save(tmp_path / "mask.png")
+    from_file = to_motion_mask(tmp_path / "mask.png", 40, 64)
+    from_float = to_motion_mask(_painted().astype(np.float32) / 255.0, 40, 64)
+    from_tensor = to_motion_mask(torch.from_numpy(_painted().astype(np.float32) / 255.0), 40, 64)
+    from_bool = to_motion_mask(_painted() > 200, 40, 64)
+    for other in (from_file, from_float, from_tensor):
+        torch.testing.assert_close(other, to_motion_mask(_painted(), 40, 64))
+    assert bool((from_bool[1, :, 22:42] == 1).all())  # a bool mask has no unknown: False is still
+
+
+def test_a_mask_of_another_size_is_resized_by_area():
+    mask = to_motion_mask(_painted(80, 128), 20, 32)
+    assert mask.shape == (2, 20, 32)
+    assert float(mask[0, :, :10].min()) > 0.99 and 0.0 < float(mask[0, :, 10:12].max()) <= 1.0
+    torch.testing.assert_close(mask.sum(dim=(1, 2)) / (20 * 32), torch.tensor([1 / 3, 1 / 3]), atol=0.03, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        (np.zeros((40, 40), np.float32), "aspect ratio"),
+        (np.full((40, 64), np.nan, np.float32), "NaN"),
+        (np.full((40, 64), 3.0, np.float32), r"must lie in \[0, 1\]"),
+        (np.zeros((40, 64, 3), np.float32), r"\(H, W\) grey levels"),
+        (np.zeros((40, 64), np.int64), "uint8, bool or float"),
+        ("not a mask", "cannot read the mask image"),
+        (3.5, "a motion mask must be"),
+    ],
+)
+def test_bad_masks_are_named(mask, message):
+    with pytest.raises(GIDInputError, match=message):
+        to_motion_mask(mask, 40, 64)
+
+
+def _region() -> np.ndarray:
+    region = np.zeros((48, 64), bool)
+    region[10:30, 20:50] = True
+    return region
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rough_regions_resemble_what_a_person_paints(seed):
+    region = _region()
+    rng = np.random.default_rng(seed)
+    assert np.array_equal(rough_region(region, "exact", rng), region)
+    assert not (rough_region(region, "eroded", rng) & ~region).any()
+    dilated = rough_region(region, "dilated", rng)
+    assert dilated[region].all() and dilated.sum() > region.sum()
+    partial = rough_region(region, "partial", rng)
+    assert partial.any() and not (partial & ~region).any()
+    scribble = rough_region(region, "scribble", rng)
+    assert scribble.any() and scribble[region].sum() >= 0.5 * scribble.sum() - 1  # strokes mostly inside
+    with pytest.raises(GIDInputError, match="mask style"):
+        rough_region(region, "blob", rng)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_training_masks_never_mark_a_pixel_both_moving_and_still(seed):
+    mask = random_motion_mask(_region(), np.random.default_rng(seed))
+    assert mask.shape == (2, 48, 64) and mask.dtype == np.float32
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    assert not (mask[0].astype(bool) & mask[1].astype(bool)).any()
+    assert mask[0].any()
+    assert len(MASK_STYLES) == 5
+
+
+def test_batch_masks_follow_the_probability_and_the_generator():
+    scene = generate_scene(3, (64, 48), num_frames=32, num_frequencies=4, return_displacements=False)
+    region = moving_region(scene.spectrum)
+    assert not (region & ~scene.moving_mask).any()  # exact motion: still pixels are exactly zero
+    assert float(region.sum()) >= 0.9 * float(scene.moving_mask.sum())  # all but what barely moves
+    spectra = scene.spectrum[None].expand(4, -1, -1, -1, -1)
+    assert not random_motion_masks(spectra, 0.0, torch.Generator().manual_seed(0)).any()
+    first = random_motion_masks(spectra, 1.0, torch.Generator().manual_seed(7))
+    again = random_motion_masks(spectra, 1.0, torch.Generator().manual_seed(7))
+    assert torch.equal(first, again) and bool((first[:, 0].flatten(1).sum(1) > 0).all())
+    with pytest.raises(GIDInputError, match="mask probability"):
+        random_motion_masks(spectra, 1.5, torch.Generator())
