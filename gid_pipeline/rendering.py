@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # the learned renderer pulls in diffusers; the pixel path and
 DEFAULT_SHARPNESS = 1.0
 # Spectral volumes are resized to the image only when the aspect ratios agree to within this fraction.
 ASPECT_TOLERANCE = 0.02
+# A learned renderer's frames get its zero-motion error back where they move less than this (pixels), fading out
+# linearly (by the motion at each output pixel, an approximation beside occluding edges): a still region looks
+# the same in every frame, frame 0 included, so no frame stands out.
+STILL_BLEND_PX = 1.0
 
 
 def image_to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -140,8 +144,10 @@ def iter_loop_frames(
             hole filling; ignored with a learned renderer.
         renderer: a learned SplatRenderer (on any device and dtype: the frames are rendered there and come back
             on the image's device as float32), or None for pixel-level splatting. Its metric is W itself, in
-            pixels (it applies its own learned temperature). A frame whose motion is zero everywhere (frame 0,
-            every frame at motion_scale 0) is the image itself, exactly, with either renderer.
+            pixels (it applies its own learned temperature). Every frame goes through the same path; where a
+            frame moves less than STILL_BLEND_PX, the renderer's own error on the still photo is taken back, so a
+            frame whose motion is zero everywhere (frame 0, every frame at motion_scale 0) is the image itself,
+            exactly, with either renderer, and the loop's seam is like any other cut.
 
     Yields:
         (n, 3, H, W) float frames in [0, 1], n <= chunk_size, in order.
@@ -161,6 +167,7 @@ def iter_loop_frames(
         source, metric = image.to(device, torch.float32).unsqueeze(0), magnitude.unsqueeze(0)
         with torch.inference_mode():
             features = renderer.encode(source)  # once for the whole loop
+            still_error = source - renderer.render(source, features, source.new_zeros(1, 2, height, width), metric)
     for start in range(0, num_frames, chunk_size):
         times = torch.arange(start, min(start + chunk_size, num_frames), dtype=torch.float64)
         motion = spectrum_to_motion(spectrum, num_frames, frame_indices=times)
@@ -169,6 +176,9 @@ def iter_loop_frames(
             continue
         with torch.inference_mode():
             frames = renderer.render(source, features, motion, metric)
+            stillness = (1.0 - motion.norm(dim=1, keepdim=True) / STILL_BLEND_PX).clamp_(min=0.0)
+            frames = (frames + still_error * stillness).clamp_(0.0, 1.0)
+            # A frame that does not move at all is that sum, the photo, up to float rounding: make it exact.
             still = motion.flatten(1).abs().amax(dim=1) == 0
             frames = torch.where(still.view(-1, 1, 1, 1), source, frames)
         yield frames.to(image.device, torch.float32)

@@ -7,6 +7,7 @@ from gid_pipeline.errors import GIDInputError
 from gid_pipeline.inpainting import pull_push_fill
 from gid_pipeline.models.renderer import SplatRenderer
 from gid_pipeline.rendering import (
+    STILL_BLEND_PX,
     fit_spectrum_to_image,
     iter_loop_frames,
     loop_motion_magnitude,
@@ -145,8 +146,15 @@ def test_learned_renderer_loop_renders_each_frame_with_the_model():
     motion = spectrum_to_motion(1.5 * spectrum, 30, frame_indices=torch.tensor([4.0, 11.0]))
     metric = loop_motion_magnitude(1.5 * spectrum, 30).unsqueeze(0)
     with torch.no_grad():
-        expected = renderer(image.unsqueeze(0), motion, metric)
+        rendered = renderer(image.unsqueeze(0), motion, metric)
+        still_error = image - renderer(image.unsqueeze(0), torch.zeros(1, 2, 40, 48), metric)[0]
+    # The model's frame, plus its own error on the still photo where a pixel moves less than STILL_BLEND_PX.
+    stillness = (1.0 - motion.norm(dim=1, keepdim=True) / STILL_BLEND_PX).clamp(min=0.0)
+    expected = (rendered + still_error * stillness).clamp(0, 1)
     torch.testing.assert_close(frames[[4, 11]], expected, rtol=0, atol=1e-5)
+    fast = motion.norm(dim=1, keepdim=True).expand_as(rendered) >= STILL_BLEND_PX
+    assert bool(fast.any())
+    torch.testing.assert_close(frames[[4, 11]][fast], rendered.clamp(0, 1)[fast], rtol=0, atol=1e-5)
     # Untrained, the learned renderer is the pixel renderer with metric temperature * W.
     untrained = render_loop(image, spectrum, 30, renderer=tiny_renderer(trained=False))
     pixel = render_frames(image, spectrum_to_motion(spectrum, 30), 2.0 * loop_motion_magnitude(spectrum, 30)[None])
