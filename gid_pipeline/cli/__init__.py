@@ -13,11 +13,12 @@ from collections.abc import Callable, Sequence
 
 from .. import __version__
 from ..errors import GIDInputError
-from . import data, evaluate, features, generate, motion, space, train
+from . import data, evaluate, features, generate, motion, space, textures, train
 
 COMMAND_MODULES = (
     motion,
     data,
+    textures,
     features,
     train,
     generate,
