@@ -172,10 +172,10 @@ def flame_sprite(base: np.ndarray, height: float, half_width: float, warmth: flo
     core = np.clip(1.0 - u / np.maximum(profile, 1e-3), 0.0, 1.0) * np.clip(1.0 - v * 1.3, 0.0, 1.0)
     rim = np.array([1.0, 0.35 + 0.2 * warmth, 0.08], np.float32)
     white = np.array([1.0, 0.97, 0.85], np.float32)
-    rgb = rim + (white - rim) * core[..., None] ** 0.7
+    rgb = np.minimum(rim + (white - rim) * core[..., None] ** 0.6, 1.0) * 1.2  # brighter than the room
     blue = np.clip(0.25 - v, 0.0, 0.25) * 2.0 * (u > 0.4)  # the blue base of a flame
     rgb = rgb * (1.0 - blue[..., None]) + np.array([0.3, 0.4, 1.0], np.float32) * blue[..., None]
-    alpha = coverage * (0.75 + 0.25 * core)
+    alpha = coverage * (0.85 + 0.15 * core)
     return Sprite(np.concatenate([rgb * alpha[..., None], alpha[..., None]], axis=-1).astype(np.float32), x0, y0)
 
 
@@ -275,7 +275,7 @@ def _candle(sc: _Scene, world: PhotoWorld) -> None:
         flame = sc.add(flame_sprite(base, flame_height, flame_height * sc.uniform(0.15, 0.28), sc.uniform(0, 1),
                                     sc.canvas_size), 6.0 + index, "flame", sc.dof_blur(0.5, 0.5))  # fmt: skip
         light += np.exp(-((columns - base[0]) ** 2 + (rows - base[1] + 0.5 * flame_height) ** 2)
-                        / (2.0 * (flame_height * sc.uniform(1.5, 5.0)) ** 2))  # fmt: skip
+                        / (2.0 * (flame_height * sc.uniform(0.7, 2.5)) ** 2))  # fmt: skip
         if flame is None:
             continue
         tip = base - np.array([0.0, flame_height])
@@ -284,7 +284,7 @@ def _candle(sc: _Scene, world: PhotoWorld) -> None:
         stretch = sc.modes.add(min(f1 * sc.uniform(1.1, 1.6), 2.9), sc.uniform(0.05, 0.2), 0.5, tip,
                                np.array([0.0, 1.0]))  # fmt: skip
         flame.own.append(_own_mode(stretch, "stretch", base, tip - base))
-    warm = np.array([1.0, 0.62, 0.3], np.float32) * sc.uniform(0.05, 0.6)
+    warm = np.array([1.0, 0.62, 0.3], np.float32) * sc.uniform(0.02, 0.3)
     sc.background = sc.background * (1.0 + 4.0 * light[..., None]) + warm * light[..., None]
 
 
@@ -377,6 +377,13 @@ def _water(sc: _Scene, world: PhotoWorld) -> None:
     surface = sc.add(Sprite(rgba.astype(np.float32), 0, 0), 5.0, "water")
     if surface is None:
         return
+    if rng.random() < 0.4:  # a still beach, quay or bank in front of the water
+        shore = sc.y(sc.uniform(0.75, 1.0))
+        ground = world.texture(rng, ("ground", "rock", "building"), height, width)
+        front = np.clip(np.arange(height, dtype=np.float32)[:, None] - shore + 0.5, 0.0, 1.0)
+        ground_rgba = np.concatenate([ground * front[..., None], np.broadcast_to(front, (height, width))[..., None]],
+                                     axis=-1)  # fmt: skip
+        sc.add(Sprite(ground_rgba.astype(np.float32), 0, 0), 6.0, "still")
     extent = max(height - horizon, 1.0)
     for _ in range(int(rng.integers(2, 6))):
         wavelength = sc.uniform(0.05, 0.5) * sc.width
