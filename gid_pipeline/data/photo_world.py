@@ -386,10 +386,11 @@ def _water(sc: _Scene, world: PhotoWorld) -> None:
         sc.add(Sprite(ground_rgba.astype(np.float32), 0, 0), 6.0, "still")
     extent = max(height - horizon, 1.0)
     for _ in range(int(rng.integers(2, 6))):
-        wavelength = sc.uniform(0.05, 0.5) * sc.width
+        # Long enough that the surface's slope |grad d| stays well below 1 (the renderer inverts d by iteration).
+        wavelength = sc.uniform(0.2, 0.8) * sc.width
         angle = sc.uniform(-0.6, 0.6) + math.pi / 2 * float(rng.random() < 0.3)
         k = 2.0 * math.pi / wavelength
-        wave = (k * math.cos(angle), k * math.sin(angle) * 2.5)  # foreshortened: crests closer vertically
+        wave = (k * math.cos(angle), k * math.sin(angle) * 1.5)  # foreshortened: crests closer vertically
         frequency = float(np.clip(sc.uniform(0.6, 1.6) * math.sqrt(0.1 * sc.width / wavelength), 0.3, 2.9))
         damping = sc.uniform(0.05, 0.2)
         for order in range(4):  # cos / sin, vertical / horizontal: a travelling wave and its sway
