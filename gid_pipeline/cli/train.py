@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import GIDInputError
-from .arguments import non_negative_float, positive_float, positive_int, size
+from .arguments import non_negative_float, pair, positive_float, positive_int, size
 
 # The data entry that means procedural triples (gid train renderer); data.triples.PROCEDURAL, not imported here to
 # keep ``gid --help`` free of the training stack.
@@ -37,6 +37,9 @@ def _train(args: argparse.Namespace) -> None:
     values.update({name: getattr(args, name) for name in fields if getattr(args, name) is not None})
     if args.motion_mask:
         values["motion_mask"] = True
+    for name in ("motion_gain", "motion_tilt"):
+        if getattr(args, name) is not None:
+            values[name] = list(getattr(args, name))
     if args.mask_probability is not None:
         values["mask_probability"] = args.mask_probability
     for name in ("vae", "init_from", "image_encoder"):
@@ -109,6 +112,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--motion-mask", action="store_true", help="unet: train the motion-mask condition (moves / still / unknown)"
+    )
+    train.add_argument(
+        "--motion-gain", type=pair, help="vae/unet: motion amplitude augmentation, a gain log-uniform in LOW,HIGH"
+    )
+    train.add_argument(
+        "--motion-tilt", type=pair, help="vae/unet: spectral tilt augmentation, bin k times k^a, a uniform in LOW,HIGH"
     )
     train.add_argument(
         "--mask-probability", type=non_negative_float, help="unet: share of samples shown a motion mask (0.5)"

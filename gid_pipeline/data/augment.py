@@ -61,6 +61,27 @@ def crop_resize(
     return resize_image(image, size), resize_spectrum(spectrum, size)
 
 
+def reshape_motion(spectrum: torch.Tensor, gain: float = 1.0, tilt: float = 0.0) -> torch.Tensor:
+    """The same motion, temporally filtered: bin k >= 1 times gain * k ** tilt / c, DC changed so that the
+    displacement at t = 0 stays what it was (a pinned frame 0 stays pinned).
+
+    (K, 4, H, W) spectrum in pixels. c keeps the RMS displacement over all pixels unchanged by the tilt, so tilt
+    only moves energy between frequencies (tilt > 0 toward faster motion) and gain alone scales the amplitude.
+    Frame 0 is untouched, so the picture (and features cached for it) still belong to the motion.
+    """
+    if spectrum.shape[0] < 2 or (gain == 1.0 and tilt == 0.0):
+        return spectrum
+    bins = torch.arange(1, spectrum.shape[0], dtype=spectrum.dtype, device=spectrum.device)
+    weights = bins**tilt
+    power = spectrum[1:].square().sum(dim=(1, 2, 3))  # (K-1,) total |S_k|^2
+    norm = torch.sqrt(power.sum() / (power * weights.square()).sum().clamp_min(1e-30)) if tilt else 1.0
+    scaled = spectrum[1:] * (gain * norm * weights).view(-1, 1, 1, 1)
+    out = torch.cat([spectrum[:1], scaled])
+    # x(0) = S_0 + 2 sum_k Re S_k (real channels 0 and 1): keep it.
+    out[0, :2] = spectrum[0, :2] - 2.0 * (scaled[:, :2] - spectrum[1:, :2]).sum(dim=0)
+    return out
+
+
 def photometric(
     image: torch.Tensor,
     gamma: float = 1.0,
@@ -95,12 +116,17 @@ class Augment:
     photometric_probability: chance of a `photometric` change with random parameters (gamma 0.6-1.6, contrast
         0.5-1.2, saturation 0.3-1.3, gain 0.8-1.8, haze 0-0.6 toward a pale grey-blue); 0 (the default) draws
         the same random numbers as before it existed, so older runs replay exactly.
+    motion_gain_range, tilt_range: a ``reshape_motion`` of every sample with a gain log-uniform and a tilt
+        uniform in these ranges (the image is untouched: the motion of a still photo is not unique), to bring
+        a generator's amplitudes and spectra toward real ones; the defaults (1, 1) and (0, 0) draw nothing.
     """
 
     flip_probability: float = 0.5
     crop_probability: float = 0.5
     scale_range: tuple[float, float] = (0.8, 1.0)
     photometric_probability: float = 0.0
+    motion_gain_range: tuple[float, float] = (1.0, 1.0)
+    tilt_range: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         low, high = self.scale_range
@@ -109,12 +135,25 @@ class Augment:
             raise GIDInputError("augmentation probabilities must be in [0, 1]")
         if not 0.0 < low <= high <= 1.0:
             raise GIDInputError(f"scale_range must satisfy 0 < low <= high <= 1, got {self.scale_range}")
+        if not 0.0 < self.motion_gain_range[0] <= self.motion_gain_range[1]:
+            raise GIDInputError(f"motion_gain_range must satisfy 0 < low <= high, got {self.motion_gain_range}")
+        if not self.tilt_range[0] <= self.tilt_range[1]:
+            raise GIDInputError(f"tilt_range must satisfy low <= high, got {self.tilt_range}")
 
     @property
     def changes_pixels(self) -> bool:
         """Whether it can produce an image other than the stored one or its mirror (zoom or photometric change),
         which features cached per stored image (data.feature_cache) would no longer describe."""
         return self.crop_probability > 0.0 or self.photometric_probability > 0.0
+
+    @property
+    def reshapes_motion(self) -> bool:
+        """Whether it changes motion amplitudes or spectra (so statistics fitted on the stored data would not hold)."""
+        return self.motion_gain_range != (1.0, 1.0) or self.tilt_range != (0.0, 0.0)
+
+    def motion_only(self) -> Augment:
+        """The same motion reshaping, without mirroring, zoom or photometric changes."""
+        return Augment(0.0, 0.0, self.scale_range, 0.0, self.motion_gain_range, self.tilt_range)
 
     def __call__(
         self, image: torch.Tensor, spectrum: torch.Tensor, rng: np.random.Generator
@@ -150,4 +189,10 @@ class Augment:
                 haze=0.6 * haze,
                 haze_colour=(pale, pale, min(1.0, pale + 0.1 * blue)),
             )
+        if self.reshapes_motion:
+            gain_draw, tilt_draw = rng.random(2)
+            low, high = (math.log(v) for v in self.motion_gain_range)
+            gain = math.exp(low + gain_draw * (high - low))
+            tilt = self.tilt_range[0] + tilt_draw * (self.tilt_range[1] - self.tilt_range[0])
+            spectrum = reshape_motion(spectrum, gain, tilt)
         return image, spectrum, flipped

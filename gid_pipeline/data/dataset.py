@@ -237,10 +237,12 @@ class SpectralShardDataset(_Augmenting, IterableDataset):
 
     def fit_normalizer(self, num_samples: int = 1024, percentile: float = DEFAULT_PERCENTILE) -> SpectralNormalizer:
         """Normalisation statistics of the stream as it is drawn (mixing weights included, augmentation left
-        out): the per-frequency percentile over its first num_samples items, in bounded memory. For a mix of real
-        and procedural data this, rather than either dataset's own statistics, matches what the model sees."""
+        out but for its motion reshaping): the per-frequency percentile over its first num_samples items, in
+        bounded memory. For a mix of real and procedural data this, rather than either dataset's own statistics,
+        matches what the model sees."""
         plain = copy.copy(self)
-        plain.augment = None
+        reshaping = self.augment is not None and self.augment.reshapes_motion
+        plain.augment = self.augment.motion_only() if reshaping else None
         spectra = (item["spectrum"] for item in itertools.islice(plain, num_samples))
         return fit_normalizer(spectra, num_samples, percentile, seed=self.seed)
 

@@ -76,6 +76,9 @@ class TrainConfig:
     image_encoder: U-Net only: a frozen image encoder export (gid convert-encoder) whose features condition the
         model. When every dataset has a feature cache of it (gid cache-features), the cache is read and the
         augmentation may only mirror (zoom off; photometric must be 0); otherwise features are computed per step.
+    motion_gain, motion_tilt: ranges of the motion reshaping augmentation (data.augment.reshape_motion: a gain,
+        log-uniform, and a spectral tilt, uniform; the image is unchanged), to match a generator's amplitudes and
+        spectra to real clips'; the defaults change nothing.
     motion_mask: U-Net only: train the motion-mask condition; mask_probability of the samples get a mask drawn
         from their true moving region (data.motion_masks), the others none (the ordinary prior).
     """
@@ -109,6 +112,8 @@ class TrainConfig:
     slices_per_sample: int | None = None
     crop_size: int | None = None
     image_encoder: str | None = None
+    motion_gain: tuple[float, float] = (1.0, 1.0)
+    motion_tilt: tuple[float, float] = (0.0, 0.0)
     motion_mask: bool = False
     mask_probability: float = 0.5
 
@@ -206,15 +211,16 @@ def open_training_data(
     only mirrors (a zoom or a photometric change would show an image the cached features do not describe).
     """
     augment = None
+    reshaping = {"motion_gain_range": tuple(config.motion_gain), "tilt_range": tuple(config.motion_tilt)}
     if config.augment and features is not None:
         if config.photometric > 0:
             raise GIDInputError(
                 "photometric augmentation changes the image behind cached features: use --photometric 0 (the "
                 "procedural scenes carry their own camera realism) or delete the dataset's features/ folder"
             )
-        augment = Augment(crop_probability=0.0)
+        augment = Augment(crop_probability=0.0, **reshaping)
     elif config.augment:
-        augment = Augment(photometric_probability=config.photometric)
+        augment = Augment(photometric_probability=config.photometric, **reshaping)
     return SpectralShardDataset(
         config.data,
         config.weights,
@@ -230,12 +236,13 @@ def open_training_data(
 
 
 def data_normalizer(dataset: SpectralShardDataset) -> SpectralNormalizer:
-    """The datasets' normalisation statistics: the saved one for one dataset; for a mix, all must have one and
-    the statistics are refitted over the mixed stream (what the model actually sees)."""
+    """The datasets' normalisation statistics: the saved one for one dataset; for a mix, or for motion reshaped by
+    augmentation, all must have one and the statistics are refitted over the stream (what the model sees)."""
     for info, normalizer in zip(dataset.infos, dataset.normalizers, strict=True):
         if normalizer is None:
             raise GIDInputError(f"dataset {info.root} has no {NORMALIZATION_NAME}; rebuild it with gid prepare-data")
-    return dataset.normalizer if len(dataset.infos) == 1 else dataset.fit_normalizer()
+    reshaped = dataset.augment is not None and dataset.augment.reshapes_motion
+    return dataset.normalizer if len(dataset.infos) == 1 and not reshaped else dataset.fit_normalizer()
 
 
 def iterate_batches(dataset: SpectralShardDataset, config: TrainConfig, skip: int = 0) -> Iterator[dict[str, Any]]:

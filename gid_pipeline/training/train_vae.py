@@ -10,6 +10,7 @@ from diffusers import AutoencoderKL
 from torch import nn
 
 from ..data import SpectralShardDataset, collate
+from ..data.augment import Augment
 from ..errors import GIDInputError
 from ..models import (
     PoolingSpectralAutoencoder,
@@ -88,6 +89,14 @@ def latent_scaling_factor(
     return 1.0 / torch.cat(latents).std().item()
 
 
+def scaling_data(config: TrainConfig) -> SpectralShardDataset:
+    """The stream the latent scaling factor is measured on: the data without augmentation, but for the motion
+    reshaping the model will train on (it changes the latents' spread)."""
+    reshaping = Augment(motion_gain_range=tuple(config.motion_gain), tilt_range=tuple(config.motion_tilt))
+    return SpectralShardDataset(config.data, config.weights, shuffle=True, repeat=True, seed=config.seed + 1,
+                                augment=reshaping.motion_only() if reshaping.reshapes_motion else None)  # fmt: skip
+
+
 def export_pooling_autoencoder(config: TrainConfig, normalizer: SpectralNormalizer) -> Path:
     """The fixed pooling autoencoder instead of a trained VAE (model_config {"autoencoder": "pooling"[,
     "downsampling": 8]}): nothing to optimise, only its scaling_factor to fit; exported to OUTPUT/vae."""
@@ -96,7 +105,7 @@ def export_pooling_autoencoder(config: TrainConfig, normalizer: SpectralNormaliz
         autoencoder = PoolingSpectralAutoencoder(**options)
     except TypeError as error:
         raise GIDInputError(f"bad pooling autoencoder model_config: {error}") from None
-    plain = SpectralShardDataset(config.data, config.weights, shuffle=True, repeat=True, seed=config.seed + 1)
+    plain = scaling_data(config)
     if plain.size[0] % autoencoder.config.downsampling or plain.size[1] % autoencoder.config.downsampling:
         raise GIDInputError(f"data size {plain.size} is not a multiple of {autoencoder.config.downsampling}")
     start_run(config, resume=False)
@@ -149,7 +158,7 @@ def train_vae(config: TrainConfig, resume: bool = False) -> Path:
     export = Path(config.output) / "vae"
     if accelerator.is_main_process:
         final = ema_copy(accelerator.unwrap_model(objective).vae, ema)
-        plain = SpectralShardDataset(config.data, config.weights, shuffle=True, repeat=True, seed=config.seed + 1)
+        plain = scaling_data(config)
         factor = latent_scaling_factor(final, plain, normalizer, config.scale_batches, config.batch_size, config.seed)
         final.register_to_config(scaling_factor=factor)
         final.save_pretrained(export)
