@@ -266,7 +266,7 @@ def test_mean_spectrum_reference_and_resampling(tiny_dataset):
     torch.testing.assert_close(resampled.magnitudes[1:], torch.full((4,), math.sqrt(15 / 38), dtype=torch.float64))
     report = evaluate_motion(cases, reference=reference).report
     assert report["baselines"]["mean_spectrum"].startswith("mean |S_k| over moving pixels of 4 samples")
-    assert report["methods"] == ["no_motion", "mean_spectrum"]
+    assert report["methods"] == ["no_motion", "mean_spectrum", "texture"]
 
 
 def test_leave_one_source_out_needs_two_sources(tiny_dataset):
@@ -289,14 +289,18 @@ def test_clip_cases_from_tree(tree_clip_path):
     with pytest.raises(GIDInputError, match="window"):
         plan_clips([tree_clip_path], start_frames=(0, 50), clip_frames=54)
     plans = plan_clips([tree_clip_path], start_frames=(0, 8), clip_frames=54)
-    cases = clip_cases(plans, start_frames=(0, 8), size=(64, 48))
+    cases = clip_cases(plans, size=(64, 48))
     assert [case.name for case in cases] == ["tree.avi@0", "tree.avi@8"]
     volume = cases[0].volume
     # 46-frame windows at 15 fps: bins 0.33 Hz apart, kept up to 3 Hz.
     assert (volume.num_frames, volume.fps, volume.num_frequencies, volume.size) == (46, 15.0, 10, (48, 64))
     flat = MeanSpectrum(torch.tensor([0.0, 0.1, 0.05, 0.02], dtype=torch.float64), 150, 30.0, (48, 64), "flat")
     report = evaluate_motion(cases, oracle_for(cases), seeds=(0,), reference=flat).report
-    assert report["summary"]["gid"]["auroc"]["mean"] == pytest.approx(1.0)
+    oracle = report["summary"]["gid"]
+    # Untextured, unchanging pixels are still whatever the flow made up there, so even the truth itself is not a
+    # perfect AUROC; all the rest is.
+    assert 0.95 < oracle["auroc"]["mean"] < 1.0 and oracle["spearman"]["mean"] == pytest.approx(1.0)
+    assert oracle["band_error"]["mean"] == pytest.approx(0.0, abs=1e-9) and oracle["calibration"]["mean"] == 1.0
     assert any(note.startswith("time bases differ: ground truth 46 frames at 15 fps") for note in report["notes"])
 
 
@@ -384,7 +388,7 @@ def test_cli_baselines_and_renderer(tmp_path, tiny_dataset, tree_clip_path, caps
     out = tmp_path / "motion"
     assert main(["evaluate", str(tiny_dataset), "--baselines-only", "--size", "48x32", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["methods"] == ["no_motion", "mean_spectrum"] and report["num_cases"] == 4
+    assert report["methods"] == ["no_motion", "mean_spectrum", "texture"] and report["num_cases"] == 4
     assert "mean_spectrum" in capsys.readouterr().out
 
     renderer_dir = tmp_path / "renderer"
@@ -429,7 +433,7 @@ def test_cli_evaluates_a_pipeline_checkpoint(tmp_path, tiny_dataset, tree_clip_p
             "--max-cases", "2", "--size", "48x32", "--device", "cpu", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["methods"] == ["gid", "no_motion", "mean_spectrum"] and report["seeds"] == [0, 1]
+    assert report["methods"] == ["gid", "no_motion", "mean_spectrum", "texture"] and report["seeds"] == [0, 1]
     runs = report["cases"][0]["results"]["gid"]
     assert len(runs) == 2 and all(0.0 <= run["auroc"] <= 1.0 for run in runs)
     assert report["command"]["checkpoint"] == str(checkpoint)
