@@ -291,9 +291,12 @@ def test_clip_cases_from_tree(tree_clip_path):
     plans = plan_clips([tree_clip_path], start_frames=(0, 8), clip_frames=54)
     cases = clip_cases(plans, size=(64, 48))
     assert [case.name for case in cases] == ["tree.avi@0", "tree.avi@8"]
-    volume = cases[0].volume
-    # 46-frame windows at 15 fps: bins 0.33 Hz apart, kept up to 3 Hz.
+    # Each window is what the clip has after its start (54 frames, fewer than 5 s); 46 frames at 15 fps: bins
+    # 0.33 Hz apart, kept up to 3 Hz.
+    assert [case.volume.num_frames for case in cases] == [54, 46]
+    volume = cases[1].volume
     assert (volume.num_frames, volume.fps, volume.num_frequencies, volume.size) == (46, 15.0, 10, (48, 64))
+    assert cases[1].masks is not None and cases[1].meta["window_seconds"] == pytest.approx(46 / 15)
     flat = MeanSpectrum(torch.tensor([0.0, 0.1, 0.05, 0.02], dtype=torch.float64), 150, 30.0, (48, 64), "flat")
     report = evaluate_motion(cases, oracle_for(cases), seeds=(0,), reference=flat).report
     oracle = report["summary"]["gid"]

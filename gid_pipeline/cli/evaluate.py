@@ -212,11 +212,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--steps", type=positive_int, default=25, help="denoising steps (25)")
     evaluate.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: the pipeline's)")
     evaluate.add_argument("--windows", type=positive_int, default=3, help="windows per clip, their starts spread "
-                          "evenly over it (3)")  # fmt: skip
+                          "evenly over it and at least 0.5 s apart (3)")  # fmt: skip
     evaluate.add_argument("--start-frames", type=frame_list, help="clip windows start at these frames instead "
                           "(e.g. 0,8,16; frames at the clip's own rate)")  # fmt: skip
     evaluate.add_argument("--window-seconds", type=positive_float, default=5.0, help="clip window length, or what "
-                          "the clip has after the last start (5: the model's 150 frames at 30 fps)")  # fmt: skip
+                          "the clip has after a window's start (5: the model's 150 frames at 30 fps)")  # fmt: skip
     evaluate.add_argument("--clip-frames", type=positive_int, help="use only the first N frames of each clip "
                           "(tests/data/tree.avi: 54, a hand enters at frame 54)")  # fmt: skip
     evaluate.add_argument("--max-frequency", type=positive_float, default=3.0, help="clip ground truth keeps "

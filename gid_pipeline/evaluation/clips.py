@@ -1,8 +1,9 @@
 """Evaluation cases from real clips: windows of each clip, their ground-truth motion and their masks.
 
 A clip is centre-cropped to the aspect ratio of the evaluation grid and resized to it (as ``gid prepare-data``
-does). Each window is ``window_seconds`` of the clip at its own frame rate (5 s: the model's 150 frames at 30 fps),
-or what the clip has when it is shorter; windows start at frames spread evenly over the clip, or at given frames.
+does). Each window is ``window_seconds`` of the clip from its start, at the clip's own frame rate (5 s: the model's
+150 frames at 30 fps), or what the clip has after the start when that is less. Windows start at given frames or at
+frames spread evenly over the clip (window_starts).
 Ground truth: optical flow from the window's first frame (clip_motion), bins kept up to max_frequency_hz. Masks:
 masks.clip_masks from the flow amplitude, the window's grey-level change, the first frame's texture and the flow's
 jitter, with the clip's ignore boxes (evaluation.ignore) left out.
@@ -19,17 +20,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..clip_motion import clip_motion
+from ..clip_motion import ClipMotion, clip_motion
 from ..data.builder import centre_crop, cover_size
 from ..errors import GIDInputError
 from ..video import probe_video, read_video
 from .ignore import Box, ignore_mask
-from .masks import clip_masks, grey_change, noise_amplitude, texture
+from .masks import MotionMasks, clip_masks, grey_change, noise_amplitude, texture
 from .metrics import motion_amplitude
 from .motion import DEFAULT_MAX_FREQUENCY_HZ, DEFAULT_SIZE, MotionCase
 
 DEFAULT_WINDOW_SECONDS = 5.0
 DEFAULT_NUM_WINDOWS = 3
+# Spread window starts are at least this far apart, so that a clip no longer than one window still gives several.
+MIN_START_STEP_SECONDS = 0.5
 
 
 def clip_num_frequencies(window: int, fps: float, max_frequency_hz: float) -> int:
@@ -37,9 +40,20 @@ def clip_num_frequencies(window: int, fps: float, max_frequency_hz: float) -> in
     return min(window // 2 + 1, math.floor(max_frequency_hz * window / fps + 1e-9) + 1)
 
 
-def window_starts(usable: int, window: int, num_windows: int) -> tuple[int, ...]:
-    """num_windows start frames spread evenly from 0 to usable - window (rounded, duplicates dropped)."""
-    return tuple(int(s) for s in np.unique(np.linspace(0, max(usable - window, 0), num_windows).round()))
+def window_starts(usable: int, window: int, num_windows: int, min_step: int) -> tuple[int, ...]:
+    """num_windows start frames spread evenly from 0 to max(usable - window, (num_windows - 1) x min_step): full
+    windows over a long clip, starts min_step frames apart on a short one (rounded, duplicates dropped)."""
+    last = max(usable - window, (num_windows - 1) * min_step)
+    return tuple(int(s) for s in np.unique(np.linspace(0, last, num_windows).round()))
+
+
+def window_masks(frames: np.ndarray, motion: ClipMotion, ignore: torch.Tensor | None = None) -> MotionMasks:
+    """masks.clip_masks of one window: (T, H, W, 3) uint8 frames, their clip_motion, (H, W) bool ignored pixels."""
+    volume = motion.volume
+    height, width = volume.size
+    jitter = torch.zeros(height, width) if motion.flow_noise is None else torch.from_numpy(motion.flow_noise)
+    noise = noise_amplitude(jitter, volume.num_frames, volume.num_frequencies)
+    return clip_masks(motion_amplitude(volume.spectrum), grey_change(frames), texture(frames[0]), noise, ignore)
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,7 @@ class ClipPlan:
 
     Attributes:
         path: the video. num_frames: usable frames. fps: its frame rate. size: native (width, height).
-        window: frames per window (all windows of a clip have the same length). starts: first frame of each.
+        windows: (start frame, frames) of each window.
         ignore: boxes left out of every metric (evaluation.ignore), fractions of the native frame.
     """
 
@@ -56,8 +70,7 @@ class ClipPlan:
     num_frames: int
     fps: float
     size: tuple[int, int]
-    window: int
-    starts: tuple[int, ...]
+    windows: tuple[tuple[int, int], ...]
     ignore: tuple[Box, ...] = ()
 
 
@@ -74,12 +87,13 @@ def plan_clips(
 
     Args:
         paths: video files.
-        start_frames: window starts, frames at the clip's own rate; None spreads num_windows starts over each clip.
+        start_frames: window starts, frames at the clip's own rate; None spreads num_windows starts over each clip
+            (window_starts, at least MIN_START_STEP_SECONDS apart).
         clip_frames: use only the first clip_frames frames of each clip (e.g. 54 for tests/data/tree.avi, where a
             hand enters at frame 54); None uses all.
         max_frequency_hz: highest frequency of the ground truth.
         window_seconds: window length; a window is round(window_seconds x fps) frames, or all the frames left
-            after the last start when there are fewer.
+            after its start when there are fewer.
         num_windows: windows per clip when start_frames is None.
         ignore: boxes per clip file name (evaluation.ignore.load_ignore); clips not named have none.
 
@@ -98,18 +112,20 @@ def plan_clips(
         usable = info.num_frames if clip_frames is None else clip_frames
         if clip_frames is not None and info.num_frames_exact and info.num_frames < clip_frames:
             raise GIDInputError(f"{path} has {info.num_frames} frames, fewer than the {clip_frames} asked for")
-        last_start = max(start_frames) if start_frames is not None else 0
-        window = min(round(window_seconds * info.fps), usable - last_start)
-        num_frequencies = clip_num_frequencies(max(window, 0), info.fps, max_frequency_hz)
-        if window < 2 or num_frequencies < 2:
+        full = round(window_seconds * info.fps)
+        min_step = math.ceil(MIN_START_STEP_SECONDS * info.fps)
+        starts = window_starts(usable, full, num_windows, min_step) if start_frames is None else tuple(start_frames)
+        # The last window is the shortest: it must resolve at least one frequency.
+        last = min(full, usable - max(starts))
+        if last < 2 or clip_num_frequencies(max(last, 0), info.fps, max_frequency_hz) < 2:
             need = math.ceil(info.fps / max_frequency_hz)
             raise GIDInputError(
-                f"{path}: {usable} usable frames at {info.fps:g} fps leave a {window}-frame window after start frame "
-                f"{last_start}; resolving motion up to {max_frequency_hz:g} Hz needs at least {need} frames"
+                f"{path}: {usable} usable frames at {info.fps:g} fps leave a {last}-frame window after start frame "
+                f"{max(starts)}; resolving motion up to {max_frequency_hz:g} Hz needs at least {need} frames"
             )
-        starts = tuple(start_frames) if start_frames is not None else window_starts(usable, window, num_windows)
+        windows = tuple((start, min(full, usable - start)) for start in starts)
         boxes = (ignore or {}).get(Path(path).name, ())
-        plans.append(ClipPlan(Path(path), usable, info.fps, (info.width, info.height), window, starts, boxes))
+        plans.append(ClipPlan(Path(path), usable, info.fps, (info.width, info.height), windows, boxes))
     return plans
 
 
@@ -123,34 +139,30 @@ def clip_cases(
 ) -> list[MotionCase]:
     """The windows of real clips as cases, with ground truth from clip_motion and masks from masks.clip_masks.
 
-    Their ground truth keeps the bins up to max_frequency_hz (e.g. 46 frames at 15 fps: 10 bins, 0.33 Hz apart, up
-    to 2.93 Hz). stabilize defaults to "none", as for the training data (data.builder.VideoConfig).
+    A window's ground truth keeps the bins up to max_frequency_hz (e.g. 46 frames at 15 fps: 10 bins, 0.33 Hz apart,
+    up to 2.93 Hz). stabilize defaults to "none", as for the training data (data.builder.VideoConfig).
 
     Args:
         plans: from plan_clips. size: (width, height) of the evaluation grid.
     """
     cases = []
-    total = sum(len(plan.starts) for plan in plans)
-    width, height = size
+    total = sum(len(plan.windows) for plan in plans)
     with tqdm(total=total, desc="ground truth (optical flow)", unit="window", disable=not progress) as bar:
         for plan in plans:
-            needed = max(plan.starts) + plan.window
+            needed = max(start + length for start, length in plan.windows)
             clip = read_video(plan.path, num_frames=needed, size=cover_size(plan.size, size), max_frames=needed)
             frames = centre_crop(clip.frames, size)
-            num_frequencies = clip_num_frequencies(plan.window, clip.fps, max_frequency_hz)
             ignore = ignore_mask(plan.ignore, plan.size, size)
-            for start in plan.starts:
-                window = frames[start : start + plan.window]
+            for start, length in plan.windows:
+                window = frames[start : start + length]
+                num_frequencies = clip_num_frequencies(length, clip.fps, max_frequency_hz)
                 try:
                     motion = clip_motion(window, clip.fps, num_frequencies, method=method, stabilize=stabilize)
                 except GIDInputError as error:
                     raise GIDInputError(f"{plan.path} from frame {start}: {error}") from error
-                noise = (torch.from_numpy(motion.flow_noise) if motion.flow_noise is not None
-                         else torch.zeros(height, width))  # fmt: skip
-                masks = clip_masks(motion_amplitude(motion.volume.spectrum), grey_change(window), texture(window[0]),
-                                   noise_amplitude(noise, plan.window, num_frequencies), ignore)  # fmt: skip
+                masks = window_masks(window, motion, ignore)
                 image = torch.from_numpy(motion.image).permute(2, 0, 1).float().div(255.0)
-                meta = {"start_frame": start, "window_frames": plan.window, "window_seconds": plan.window / clip.fps,
+                meta = {"start_frame": start, "window_frames": length, "window_seconds": length / clip.fps,
                         "clip_fps": clip.fps, "source_size": list(plan.size), "flow": method, "stabilize": stabilize,
                         "ignore_boxes": [list(box) for box in plan.ignore]}  # fmt: skip
                 cases.append(MotionCase(f"{plan.path.name}@{start}", str(plan.path), "clip", image, motion.volume,
