@@ -222,6 +222,8 @@ def test_oracle_is_perfect_and_baselines_are_what_they_are(tiny_dataset):
     assert summary["mean_spectrum"]["auroc"]["mean"] == pytest.approx(0.5)  # the same profile everywhere
     assert summary["mean_spectrum"]["calibration"]["mean"] > 0
     assert evaluation.report["baselines"]["mean_spectrum"].startswith("mean |S_k| over moving pixels of the evaluated")
+    assert all(summary["texture"][metric]["n"] == 4 for metric in ("auroc", "spearman", "band_error", "calibration"))
+    assert summary["oracle"]["spearman"]["mean"] == pytest.approx(1.0) and summary["oracle"]["band_error"]["mean"] == 0
 
     doubled = evaluate_motion(cases, oracle_for(cases, factor=2.0), seeds=(0,)).report["summary"]["gid"]
     assert doubled["auroc"]["mean"] == pytest.approx(1.0)
@@ -448,3 +450,55 @@ def test_cli_evaluates_a_pipeline_checkpoint(tmp_path, tiny_dataset, tree_clip_p
             "--procedural", "0", "--size", "48x32", "--device", "cpu", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert json.loads((out / "report.json").read_text())["methods"][0] == "learned"
+
+
+def test_cli_on_a_real_clip_writes_per_clip_figures(tmp_path, tiny_dataset, tree_clip_path, capsys):
+    """tests/data/tree.avi (frames 0-53: a hand enters later), 2 s windows, baselines only: per-clip values, the
+    mean over clips, a figure of the clip and every metric for the texture baseline."""
+    ignore = tmp_path / "ignore.json"
+    ignore.write_text(json.dumps({"tree.avi": {"boxes": [[0.0, 0.0, 0.1, 1.0]], "reason": "window frame"},
+                                  "elsewhere.mp4": [[0, 0, 1, 1]]}))  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["evaluate", str(tree_clip_path), "--baselines-only", "--clip-frames", "54", "--window-seconds", "2",
+            "--windows", "2", "--size", "96x64", "--reference", str(tiny_dataset), "--ignore", str(ignore),
+            "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["methods"] == ["no_motion", "mean_spectrum", "texture"]
+    assert [case["name"] for case in report["cases"]] == ["tree.avi@0", "tree.avi@24"]
+    assert all(case["meta"]["window_frames"] == 30 and 0 < case["ignored_fraction"] < 0.2 for case in report["cases"])
+    clip = report["clips"][str(tree_clip_path)]
+    assert clip["name"] == "tree.avi" and clip["windows"] == ["tree.avi@0", "tree.avi@24"]
+    for metric in ("auroc", "spearman", "calibration", "band_error", "profile_error"):
+        assert report["summary_over_clips"]["texture"][metric]["n"] == 1, metric
+        assert clip["results"]["texture"][metric] is not None, metric
+    assert clip["results"]["no_motion"]["spearman"] is None  # constant prediction: no ranking
+    assert report["clip_figures"] == ["clips/tree.png"]
+    assert (out / "clips" / "tree.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"moving_mask", "spearman", "band_error"} <= set(report["definitions"])
+    assert report["command"]["command_line"].startswith("gid evaluate ") and report["command"]["ignore"] == str(ignore)
+    printed = capsys.readouterr().out
+    assert "mean over 1 clips" in printed and "tree.avi" in printed and "band err" in printed
+
+
+def test_cli_rejects_bad_real_clip_input_with_one_line(tmp_path, tiny_dataset, tree_clip_path, capsys):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "clip.mp4").write_bytes(b"\x00" * 4096)
+    bad_box, bad_json = tmp_path / "bad_box.json", tmp_path / "bad.json"
+    bad_box.write_text(json.dumps({"tree.avi": [[0.5, 0.0, 0.2, 1.0]]}))
+    bad_json.write_text("{")
+    clip = [str(tree_clip_path), "--clip-frames", "54"]
+    cases = [
+        ([str(tmp_path / "broken")], "cannot read"),
+        ([*clip, "--start-frames", "50"], "4-frame window after start frame 50"),
+        ([*clip, "--window-seconds", "0.2"], "resolving motion up to 3 Hz"),
+        ([*clip, "--ignore", str(bad_box)], "box [0.5, 0.0, 0.2, 1.0] of tree.avi"),
+        ([*clip, "--ignore", str(bad_json)], "cannot read ignore file"),
+        ([*clip, "--ignore", str(tmp_path / "none.json")], "does not exist"),
+        ([str(tiny_dataset), "--ignore", str(bad_json)], "--ignore applies to folders of clips"),
+    ]
+    for argv, message in cases:
+        assert main(["evaluate", *argv, "--baselines-only", "--out", str(tmp_path / "out")]) == 2, argv
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, (argv, error)
+    assert not (tmp_path / "out").exists()

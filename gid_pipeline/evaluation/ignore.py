@@ -27,8 +27,11 @@ Box = tuple[float, float, float, float]
 
 
 def _box(value: Any, clip: str, path: Path) -> Box:
-    if not (isinstance(value, (list, tuple)) and len(value) == 4 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)):
+    if not (
+        isinstance(value, (list, tuple))
+        and len(value) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    ):
         raise GIDInputError(f"ignore file {path}: a box of {clip} must be 4 numbers [x0, y0, x1, y1], got {value!r}")
     x0, y0, x1, y1 = (float(v) for v in value)
     if not (0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0):
@@ -57,7 +60,7 @@ def load_ignore(path: str | Path) -> dict[str, tuple[Box, ...]]:
     for clip, entry in data.items():
         boxes = entry.get("boxes") if isinstance(entry, dict) else entry
         if not isinstance(boxes, list):
-            raise GIDInputError(f"ignore file {path}: {clip} must map to a list of boxes or to {{\"boxes\": [...]}}")
+            raise GIDInputError(f'ignore file {path}: {clip} must map to a list of boxes or to {{"boxes": [...]}}')
         regions[clip] = tuple(_box(box, clip, path) for box in boxes)
     return regions
 

@@ -420,7 +420,7 @@ def evaluate_motion(
         height, width = case.volume.size
         if truth is None:
             threshold = (case.masks or amplitude_masks(motion_amplitude(case.volume.spectrum))).threshold
-            skipped.append({"name": case.name, "reason": f"no pixel moves more than {threshold:.3g} px"})
+            skipped.append({"name": case.name, "reason": f"no moving pixels (amplitude threshold {threshold:.3g} px)"})
             continue
         time_bases["truth"].add((case.volume.num_frames, case.volume.fps, case.volume.num_frequencies))
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in methods}
