@@ -158,9 +158,9 @@ def clip_cases(
                 num_frequencies = clip_num_frequencies(length, clip.fps, max_frequency_hz)
                 try:
                     motion = clip_motion(window, clip.fps, num_frequencies, method=method, stabilize=stabilize)
+                    masks = window_masks(window, motion, ignore)
                 except GIDInputError as error:
                     raise GIDInputError(f"{plan.path} from frame {start}: {error}") from error
-                masks = window_masks(window, motion, ignore)
                 image = torch.from_numpy(motion.image).permute(2, 0, 1).float().div(255.0)
                 meta = {"start_frame": start, "window_frames": length, "window_seconds": length / clip.fps,
                         "clip_fps": clip.fps, "source_size": list(plan.size), "flow": method, "stabilize": stabilize,

@@ -56,7 +56,7 @@ STILL_FRACTION = 0.5
 TEXTURE_WINDOW_PX = 4.0
 TEXTURE_MIN = 1.0
 NOISE_FACTOR = 2.0
-_LUMA = (0.299, 0.587, 0.114)
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights of R, G, B in the grey level
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def grey_levels(frames: np.ndarray) -> torch.Tensor:
     """(T, H, W, 3) uint8 RGB -> (T, 1, H, W) float32 luma in 0-255, blurred with sigma GREY_BLUR_PX."""
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise GIDInputError(f"frames must be (T, H, W, 3) RGB, got shape {frames.shape}")
-    luma = torch.from_numpy(np.ascontiguousarray(frames)).float() @ torch.tensor(_LUMA)
+    luma = torch.from_numpy(np.ascontiguousarray(frames)).float() @ torch.tensor(LUMA)
     return gaussian_blur(luma.unsqueeze(1), GREY_BLUR_PX)
 
 

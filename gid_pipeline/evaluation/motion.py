@@ -36,8 +36,19 @@ from ..errors import GIDInputError
 from ..rendering import fit_spectrum_to_image
 from ..spectral import amplitude
 from ..spectral_volume import SpectralVolume
-from . import masks as mask_rules
-from .masks import MotionMasks, amplitude_masks, gaussian_blur
+from .masks import (
+    GREY_BLUR_PX,
+    LUMA,
+    MOVING_GREY_STD,
+    NOISE_FACTOR,
+    STILL_FRACTION,
+    STILL_GREY_STD,
+    TEXTURE_MIN,
+    TEXTURE_WINDOW_PX,
+    MotionMasks,
+    amplitude_masks,
+    gaussian_blur,
+)
 from .metrics import (
     BAND_EDGES_HZ,
     BAND_FLOOR_PX,
@@ -67,7 +78,6 @@ BASELINES = (NO_MOTION, MEAN_SPECTRUM, TEXTURE)
 METRICS = ("auroc", "spearman", "calibration", "band_error", "profile_error")
 # The texture baseline's |Laplacian| is blurred with this Gaussian sigma, pixels of the evaluation grid.
 TEXTURE_BLUR_PX = 3.0
-_LUMA = (0.299, 0.587, 0.114)
 
 
 @dataclass(frozen=True)
@@ -249,7 +259,7 @@ def mean_magnitudes(volume: SpectralVolume, mask: torch.Tensor | None = None) ->
 def texture_map(image: torch.Tensor) -> torch.Tensor:
     """Local image texture: (H, W) float32 |Laplacian| of the grey image (Rec. 601 luma of a (3, H, W) image in
     [0, 1]; 4-neighbour stencil, edges replicated), Gaussian-blurred with sigma TEXTURE_BLUR_PX pixels."""
-    grey = (image.float() * torch.tensor(_LUMA).view(3, 1, 1)).sum(dim=0)[None, None]
+    grey = (image.float() * torch.tensor(LUMA).view(3, 1, 1)).sum(dim=0)[None, None]
     padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
     laplacian = (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]
                  - 4.0 * grey)  # fmt: skip
@@ -331,13 +341,8 @@ class _Truth:
     bands: np.ndarray
 
 
-def _truth(case: MotionCase) -> _Truth | None:
-    """The true amplitude, masks, density profile and band RMS of a case; None when no pixel moves."""
-    volume = case.volume
-    true_amplitude = motion_amplitude(volume.spectrum)
-    masks = case.masks if case.masks is not None else amplitude_masks(true_amplitude)
-    if not bool(masks.moving.any()):
-        return None
+def _truth(volume: SpectralVolume, true_amplitude: torch.Tensor, masks: MotionMasks) -> _Truth:
+    """The true density profile and band RMS over a non-empty moving mask."""
     frequencies, profile = amplitude_density_profile(volume.spectrum, masks.moving, volume.num_frames, volume.fps)
     bands = band_rms(volume.spectrum, masks.moving, volume.frequencies_hz)
     return _Truth(true_amplitude, masks, frequencies, profile, bands)
@@ -416,12 +421,14 @@ def evaluate_motion(
     case_reports, rows, clip_rows, skipped = [], [], [], []
     time_bases: dict[str, set] = {"truth": set(), "scored": set()}
     for index, case in enumerate(tqdm(cases, desc="motion evaluation", unit="case", disable=not progress)):
-        truth = _truth(case)
-        height, width = case.volume.size
-        if truth is None:
-            threshold = (case.masks or amplitude_masks(motion_amplitude(case.volume.spectrum))).threshold
-            skipped.append({"name": case.name, "reason": f"no moving pixels (amplitude threshold {threshold:.3g} px)"})
+        true_amplitude = motion_amplitude(case.volume.spectrum)
+        masks = case.masks if case.masks is not None else amplitude_masks(true_amplitude)
+        if not bool(masks.moving.any()):
+            skipped.append({"name": case.name, "reason": f"no moving pixels (amplitude threshold {masks.threshold:.3g} "
+                                                         "px)"})  # fmt: skip
             continue
+        truth = _truth(case.volume, true_amplitude, masks)
+        height, width = case.volume.size
         time_bases["truth"].add((case.volume.num_frames, case.volume.fps, case.volume.num_frequencies))
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in methods}
         amplitudes: dict[str, torch.Tensor] = {}
@@ -456,7 +463,6 @@ def evaluate_motion(
         if keep:
             rows.append(MotionFigureRow(case.name, case.image, truth.amplitude, truth.masks.moving, amplitudes,
                                         profiles))  # fmt: skip
-        masks = truth.masks
         case_reports.append({
             "name": case.name,
             "source": case.source,
@@ -514,7 +520,6 @@ def _clip_summaries(case_reports: list[dict[str, Any]], methods: list[str]) -> d
 
 
 def _definitions() -> dict[str, str]:
-    r = mask_rules
     bands = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(BAND_EDGES_HZ))
     return {
         "amplitude": "RMS displacement over one period, sqrt(2 sum_{k>=1} |S_k|^2), pixels of the evaluation "
@@ -522,12 +527,12 @@ def _definitions() -> dict[str, str]:
         "moving_mask": f"prepared datasets: true amplitude A > max({MOVING_MIN_PX} px, {MOVING_RELATIVE} x its "
                        f"{MOVING_PERCENTILE:g}th percentile), still = the rest. Real clips (evaluation.masks): "
                        f"moving where A > T = max({MOVING_MIN_PX} px, {MOVING_RELATIVE} x its {MOVING_PERCENTILE:g}th "
-                       f"percentile, {r.NOISE_FACTOR:g} x N), G > {r.MOVING_GREY_STD:g} grey levels and tau >= "
-                       f"{r.TEXTURE_MIN:g}; still where "
-                       f"G < {r.STILL_GREY_STD:g} and (A < {r.STILL_FRACTION:g} T or tau < {r.TEXTURE_MIN:g}); the "
+                       f"percentile, {NOISE_FACTOR:g} x N), G > {MOVING_GREY_STD:g} grey levels and tau >= "
+                       f"{TEXTURE_MIN:g}; still where "
+                       f"G < {STILL_GREY_STD:g} and (A < {STILL_FRACTION:g} T or tau < {TEXTURE_MIN:g}); the "
                        "rest uncertain. G: temporal std of the window's grey levels (0-255) blurred with sigma "
-                       f"{r.GREY_BLUR_PX:g} px; tau: RMS grey gradient of the first frame over a Gaussian window of "
-                       f"sigma {r.TEXTURE_WINDOW_PX:g} px (levels/px); N: median of the in-band amplitude of the "
+                       f"{GREY_BLUR_PX:g} px; tau: RMS grey gradient of the first frame over a Gaussian window of "
+                       f"sigma {TEXTURE_WINDOW_PX:g} px (levels/px); N: median of the in-band amplitude of the "
                        "flow's frame-to-frame jitter. Ignored boxes are in no mask; percentile and median are over "
                        "the other pixels",
         "auroc": "AUROC of the predicted amplitude, moving against still pixels (uncertain and ignored left out; "
