@@ -403,8 +403,8 @@ def evaluate_motion(
         method: the predictor's name in the report.
         reference: the mean_spectrum baseline's profile (reference_mean_spectrum of the training set); None averages
             the ground truth of the evaluated cases, leaving out each case's own source.
-        figure_cases, figure_seeds: cases and seeds kept for the summary figure (every real clip's windows are
-            kept for its own figure).
+        figure_cases, figure_seeds: cases (of distinct sources) and seeds kept for the summary figure (every real
+            clip's windows are kept for its own figure).
 
     Returns:
         A MotionEvaluation: ``report`` has per case, per seed metrics and, per method, mean and std over all
@@ -419,6 +419,7 @@ def evaluate_motion(
     methods = ([method] if predict is not None else []) + list(BASELINES)
 
     case_reports, rows, clip_rows, skipped = [], [], [], []
+    figure_sources: set[str] = set()  # the summary figure shows one case per source (the first window of a clip)
     time_bases: dict[str, set] = {"truth": set(), "scored": set()}
     for index, case in enumerate(tqdm(cases, desc="motion evaluation", unit="case", disable=not progress)):
         true_amplitude = motion_amplitude(case.volume.spectrum)
@@ -433,7 +434,9 @@ def evaluate_motion(
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in methods}
         amplitudes: dict[str, torch.Tensor] = {}
         profiles = {"true": (truth.frequencies, truth.profile)}
-        keep = len(rows) < figure_cases
+        keep = len(rows) < figure_cases and case.source not in figure_sources
+        if keep:
+            figure_sources.add(case.source)
         first_prediction = None
         if predict is not None:
             for seed_index, seed in enumerate(seeds):
