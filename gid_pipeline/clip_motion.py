@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .errors import GIDInputError
-from .flow import estimate_flow
+from .flow import estimate_flow, flow_jitter
 from .spectral import DEFAULT_NUM_FREQUENCIES, fit_loop_spectrum
 from .spectral_volume import SpectralVolume
 
@@ -28,11 +28,14 @@ class ClipMotion:
         image: (H, W, 3) uint8 RGB, frame 0 of the analysed window.
         volume: spectral volume on the same H x W grid.
         camera_motion: (T,) pixels of global motion removed per frame, or None if not stabilised.
+        flow_noise: (H, W) float32 pixels, the flow's frame-to-frame noise per pixel (flow.flow_jitter), or None
+            for a clip of fewer than 3 frames.
     """
 
     image: np.ndarray
     volume: SpectralVolume
     camera_motion: np.ndarray | None
+    flow_noise: np.ndarray | None = None
 
 
 def clip_motion(
@@ -71,4 +74,5 @@ def clip_motion(
         raise GIDInputError(
             f"no motion found in the clip: its largest oscillation is {peak:.3f} px (need >= {MIN_MOTION_PIXELS})"
         )
-    return ClipMotion(image=frames[0], volume=volume, camera_motion=result.camera_motion)
+    noise = flow_jitter(result.flow) if num_frames >= 3 else None
+    return ClipMotion(image=frames[0], volume=volume, camera_motion=result.camera_motion, flow_noise=noise)

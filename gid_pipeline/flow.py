@@ -202,6 +202,26 @@ def remove_camera_motion(
     return out, motion
 
 
+def flow_jitter(flow: np.ndarray) -> np.ndarray:
+    """Frame-to-frame noise of each pixel's measured trajectory: the RMS noise displacement per frame.
+
+    For white noise n_t added to a smooth trajectory, the second difference n_{t+1} - 2 n_t + n_{t-1} has
+    E|.|^2 = 6 E|n|^2, while a smooth motion's second difference is small (a 3 Hz oscillation at 30 fps keeps
+    about 0.4 of its amplitude). So sigma(p) = sqrt(mean_t |F_{t+1} - 2 F_t + F_{t-1}|^2 / 6) estimates the RMS
+    of the noise vector |n_t| (both components together).
+
+    Args:
+        flow: (T, 2, H, W) float32 pixels, T >= 3.
+
+    Returns:
+        (H, W) float32 sigma in pixels.
+    """
+    if flow.ndim != 4 or flow.shape[1] != 2 or flow.shape[0] < 3:
+        raise GIDInputError(f"flow jitter needs a (T >= 3, 2, H, W) flow, got shape {flow.shape}")
+    second = flow[2:] - 2.0 * flow[1:-1] + flow[:-2]
+    return np.sqrt(np.square(second).sum(axis=1).mean(axis=0) / 6.0).astype(np.float32)
+
+
 def _apply_homography(homography: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(3, 3) homography applied to (3, N) homogeneous points; returns (2, N) float32 pixel coordinates."""
     mapped = homography @ points.astype(np.float64)

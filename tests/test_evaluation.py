@@ -222,6 +222,8 @@ def test_oracle_is_perfect_and_baselines_are_what_they_are(tiny_dataset):
     assert summary["mean_spectrum"]["auroc"]["mean"] == pytest.approx(0.5)  # the same profile everywhere
     assert summary["mean_spectrum"]["calibration"]["mean"] > 0
     assert evaluation.report["baselines"]["mean_spectrum"].startswith("mean |S_k| over moving pixels of the evaluated")
+    assert all(summary["texture"][metric]["n"] == 4 for metric in ("auroc", "spearman", "band_error", "calibration"))
+    assert summary["oracle"]["spearman"]["mean"] == pytest.approx(1.0) and summary["oracle"]["band_error"]["mean"] == 0
 
     doubled = evaluate_motion(cases, oracle_for(cases, factor=2.0), seeds=(0,)).report["summary"]["gid"]
     assert doubled["auroc"]["mean"] == pytest.approx(1.0)
@@ -266,7 +268,7 @@ def test_mean_spectrum_reference_and_resampling(tiny_dataset):
     torch.testing.assert_close(resampled.magnitudes[1:], torch.full((4,), math.sqrt(15 / 38), dtype=torch.float64))
     report = evaluate_motion(cases, reference=reference).report
     assert report["baselines"]["mean_spectrum"].startswith("mean |S_k| over moving pixels of 4 samples")
-    assert report["methods"] == ["no_motion", "mean_spectrum"]
+    assert report["methods"] == ["no_motion", "mean_spectrum", "texture"]
 
 
 def test_leave_one_source_out_needs_two_sources(tiny_dataset):
@@ -289,14 +291,21 @@ def test_clip_cases_from_tree(tree_clip_path):
     with pytest.raises(GIDInputError, match="window"):
         plan_clips([tree_clip_path], start_frames=(0, 50), clip_frames=54)
     plans = plan_clips([tree_clip_path], start_frames=(0, 8), clip_frames=54)
-    cases = clip_cases(plans, start_frames=(0, 8), size=(64, 48))
+    cases = clip_cases(plans, size=(64, 48))
     assert [case.name for case in cases] == ["tree.avi@0", "tree.avi@8"]
-    volume = cases[0].volume
-    # 46-frame windows at 15 fps: bins 0.33 Hz apart, kept up to 3 Hz.
+    # Each window is what the clip has after its start (54 frames, fewer than 5 s); 46 frames at 15 fps: bins
+    # 0.33 Hz apart, kept up to 3 Hz.
+    assert [case.volume.num_frames for case in cases] == [54, 46]
+    volume = cases[1].volume
     assert (volume.num_frames, volume.fps, volume.num_frequencies, volume.size) == (46, 15.0, 10, (48, 64))
+    assert cases[1].masks is not None and cases[1].meta["window_seconds"] == pytest.approx(46 / 15)
     flat = MeanSpectrum(torch.tensor([0.0, 0.1, 0.05, 0.02], dtype=torch.float64), 150, 30.0, (48, 64), "flat")
     report = evaluate_motion(cases, oracle_for(cases), seeds=(0,), reference=flat).report
-    assert report["summary"]["gid"]["auroc"]["mean"] == pytest.approx(1.0)
+    oracle = report["summary"]["gid"]
+    # Untextured, unchanging pixels are still whatever the flow made up there, so even the truth itself is not a
+    # perfect AUROC; all the rest is.
+    assert 0.95 < oracle["auroc"]["mean"] < 1.0 and oracle["spearman"]["mean"] == pytest.approx(1.0)
+    assert oracle["band_error"]["mean"] == pytest.approx(0.0, abs=1e-9) and oracle["calibration"]["mean"] == 1.0
     assert any(note.startswith("time bases differ: ground truth 46 frames at 15 fps") for note in report["notes"])
 
 
@@ -384,7 +393,7 @@ def test_cli_baselines_and_renderer(tmp_path, tiny_dataset, tree_clip_path, caps
     out = tmp_path / "motion"
     assert main(["evaluate", str(tiny_dataset), "--baselines-only", "--size", "48x32", "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["methods"] == ["no_motion", "mean_spectrum"] and report["num_cases"] == 4
+    assert report["methods"] == ["no_motion", "mean_spectrum", "texture"] and report["num_cases"] == 4
     assert "mean_spectrum" in capsys.readouterr().out
 
     renderer_dir = tmp_path / "renderer"
@@ -429,7 +438,7 @@ def test_cli_evaluates_a_pipeline_checkpoint(tmp_path, tiny_dataset, tree_clip_p
             "--max-cases", "2", "--size", "48x32", "--device", "cpu", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["methods"] == ["gid", "no_motion", "mean_spectrum"] and report["seeds"] == [0, 1]
+    assert report["methods"] == ["gid", "no_motion", "mean_spectrum", "texture"] and report["seeds"] == [0, 1]
     runs = report["cases"][0]["results"]["gid"]
     assert len(runs) == 2 and all(0.0 <= run["auroc"] <= 1.0 for run in runs)
     assert report["command"]["checkpoint"] == str(checkpoint)
@@ -441,3 +450,55 @@ def test_cli_evaluates_a_pipeline_checkpoint(tmp_path, tiny_dataset, tree_clip_p
             "--procedural", "0", "--size", "48x32", "--device", "cpu", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     assert json.loads((out / "report.json").read_text())["methods"][0] == "learned"
+
+
+def test_cli_on_a_real_clip_writes_per_clip_figures(tmp_path, tiny_dataset, tree_clip_path, capsys):
+    """tests/data/tree.avi (frames 0-53: a hand enters later), 2 s windows, baselines only: per-clip values, the
+    mean over clips, a figure of the clip and every metric for the texture baseline."""
+    ignore = tmp_path / "ignore.json"
+    ignore.write_text(json.dumps({"tree.avi": {"boxes": [[0.0, 0.0, 0.1, 1.0]], "reason": "window frame"},
+                                  "elsewhere.mp4": [[0, 0, 1, 1]]}))  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["evaluate", str(tree_clip_path), "--baselines-only", "--clip-frames", "54", "--window-seconds", "2",
+            "--windows", "2", "--size", "96x64", "--reference", str(tiny_dataset), "--ignore", str(ignore),
+            "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["methods"] == ["no_motion", "mean_spectrum", "texture"]
+    assert [case["name"] for case in report["cases"]] == ["tree.avi@0", "tree.avi@24"]
+    assert all(case["meta"]["window_frames"] == 30 and 0 < case["ignored_fraction"] < 0.2 for case in report["cases"])
+    clip = report["clips"][str(tree_clip_path)]
+    assert clip["name"] == "tree.avi" and clip["windows"] == ["tree.avi@0", "tree.avi@24"]
+    for metric in ("auroc", "spearman", "calibration", "band_error", "profile_error"):
+        assert report["summary_over_clips"]["texture"][metric]["n"] == 1, metric
+        assert clip["results"]["texture"][metric] is not None, metric
+    assert clip["results"]["no_motion"]["spearman"] is None  # constant prediction: no ranking
+    assert report["clip_figures"] == ["clips/tree.png"]
+    assert (out / "clips" / "tree.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"moving_mask", "spearman", "band_error"} <= set(report["definitions"])
+    assert report["command"]["command_line"].startswith("gid evaluate ") and report["command"]["ignore"] == str(ignore)
+    printed = capsys.readouterr().out
+    assert "mean over 1 clips" in printed and "tree.avi" in printed and "band err" in printed
+
+
+def test_cli_rejects_bad_real_clip_input_with_one_line(tmp_path, tiny_dataset, tree_clip_path, capsys):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "clip.mp4").write_bytes(b"\x00" * 4096)
+    bad_box, bad_json = tmp_path / "bad_box.json", tmp_path / "bad.json"
+    bad_box.write_text(json.dumps({"tree.avi": [[0.5, 0.0, 0.2, 1.0]]}))
+    bad_json.write_text("{")
+    clip = [str(tree_clip_path), "--clip-frames", "54"]
+    cases = [
+        ([str(tmp_path / "broken")], "cannot read"),
+        ([*clip, "--start-frames", "50"], "4-frame window after start frame 50"),
+        ([*clip, "--window-seconds", "0.2"], "resolving motion up to 3 Hz"),
+        ([*clip, "--ignore", str(bad_box)], "box [0.5, 0.0, 0.2, 1.0] of tree.avi"),
+        ([*clip, "--ignore", str(bad_json)], "cannot read ignore file"),
+        ([*clip, "--ignore", str(tmp_path / "none.json")], "does not exist"),
+        ([str(tiny_dataset), "--ignore", str(bad_json)], "--ignore applies to folders of clips"),
+    ]
+    for argv, message in cases:
+        assert main(["evaluate", *argv, "--baselines-only", "--out", str(tmp_path / "out")]) == 2, argv
+        error = capsys.readouterr().err
+        assert message in error and error.count("\n") == 1, (argv, error)
+    assert not (tmp_path / "out").exists()

@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``gid``: returns 0 on success, 2 on bad input, 130 on Ctrl-C; never a traceback for those."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for reports
     run: Callable[[argparse.Namespace], None] = args.run
     try:
         run(args)

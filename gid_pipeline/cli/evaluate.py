@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,20 @@ def _write(evaluation: Any, out: Path) -> None:
 
     report_path, figure_path = write_evaluation(evaluation, out)
     print(format_table(evaluation.report))
-    print(f"wrote {report_path} and {figure_path}")
+    clips = evaluation.report.get("clip_figures", [])
+    per_clip = f" and {len(clips)} per-clip figures under {out / Path(clips[0]).parent}" if clips else ""
+    print(f"wrote {report_path}, {figure_path}{per_clip}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from ..evaluation import clip_cases, dataset_cases, evaluate_motion, plan_clips, reference_mean_spectrum
+    from ..evaluation import (
+        clip_cases,
+        dataset_cases,
+        evaluate_motion,
+        load_ignore,
+        plan_clips,
+        reference_mean_spectrum,
+    )
 
     # Everything that can be wrong with the input is checked before optical flow or the model runs.
     device = _device(args.device)
@@ -84,11 +94,16 @@ def _evaluate(args: argparse.Namespace) -> None:
         check_checkpoint(args.checkpoint)
     if args.reference is not None:
         open_dataset(args.reference)
+    if kind == "dataset" and args.ignore is not None:
+        raise GIDInputError("--ignore applies to folders of clips; a prepared dataset has exact masks")
+    ignore = load_ignore(args.ignore) if args.ignore is not None else None
     if kind == "clips":
+        windows = len(args.start_frames) if args.start_frames else args.windows
         if args.max_cases is not None:
-            paths = paths[: math.ceil(args.max_cases / len(args.start_frames))]
-        plans = plan_clips(paths, args.start_frames, args.clip_frames, args.max_frequency)
-        cases = clip_cases(plans, args.start_frames, args.size, args.max_frequency, progress=True)
+            paths = paths[: math.ceil(args.max_cases / windows)]
+        plans = plan_clips(paths, args.start_frames, args.clip_frames, args.max_frequency, args.window_seconds,
+                           args.windows, ignore)  # fmt: skip
+        cases = clip_cases(plans, args.size, args.max_frequency, progress=True)
         cases = cases[: args.max_cases]
     else:
         cases = dataset_cases(paths[0], args.max_cases, args.size)
@@ -114,8 +129,14 @@ def _evaluate(args: argparse.Namespace) -> None:
         "steps": args.steps,
         "guidance_scale": args.guidance_scale,
         "reference": None if args.reference is None else str(args.reference),
-        "start_frames": list(args.start_frames) if kind == "clips" else None,
+        "seeds": args.seeds,
+        "start_frames": None if args.start_frames is None or kind != "clips" else list(args.start_frames),
+        "windows": args.windows if kind == "clips" and args.start_frames is None else None,
+        "window_seconds": args.window_seconds if kind == "clips" else None,
         "clip_frames": args.clip_frames if kind == "clips" else None,
+        "ignore": None if args.ignore is None else str(args.ignore),
+        "size": list(args.size),
+        "command_line": shlex.join(["gid", *args.argv]),
     }
     _write(evaluation, args.out)
 
@@ -176,10 +197,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "evaluate",
         help="score predicted motion against ground truth, beside baselines",
         description="Predict spectral volumes for held-out stills and compare them with the true motion: AUROC of "
-        "the amplitude against the moving mask, per-frequency log amplitude profile error and amplitude "
-        "calibration, beside the no_motion and mean_spectrum baselines. DATA is a prepared dataset (gid "
-        "prepare-data output) or a video / folder of videos (ground truth from optical flow of windows starting at "
-        "--start-frames). Writes report.json and figure.png under --out.",
+        "the amplitude against moving vs still pixels, Spearman rank correlation of the amplitude maps, amplitude "
+        "calibration, band-profile and per-bin profile errors, beside the no_motion, mean_spectrum and texture "
+        "baselines. DATA is a prepared dataset (gid prepare-data output) or a video / folder of videos (ground "
+        "truth from optical flow of --window-seconds windows starting at --windows frames spread over each clip, "
+        "or at --start-frames; masks from flow and visible grey-level change, see gid_pipeline/evaluation/masks.py). "
+        "Writes report.json, figure.png and, for clips, one figure per clip under --out/clips.",
     )
     evaluate.add_argument("data", type=Path, help="prepared dataset folder, video file, or folder of videos")
     evaluate.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="GIDPipeline folder (default: "
@@ -188,8 +211,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seeds", type=positive_int, default=3, help="seeds per case: 0..N-1 (3)")
     evaluate.add_argument("--steps", type=positive_int, default=25, help="denoising steps (25)")
     evaluate.add_argument("--guidance-scale", type=float, help="classifier-free guidance (default: the pipeline's)")
-    evaluate.add_argument("--start-frames", type=frame_list, default=(0, 8, 16), help="clip windows start here "
-                          "(0,8,16; frames at the clip's own rate)")  # fmt: skip
+    evaluate.add_argument("--windows", type=positive_int, default=3, help="windows per clip, their starts spread "
+                          "evenly over it and at least 0.5 s apart (3)")  # fmt: skip
+    evaluate.add_argument("--start-frames", type=frame_list, help="clip windows start at these frames instead "
+                          "(e.g. 0,8,16; frames at the clip's own rate)")  # fmt: skip
+    evaluate.add_argument("--window-seconds", type=positive_float, default=5.0, help="clip window length, or what "
+                          "the clip has after a window's start (5: the model's 150 frames at 30 fps)")  # fmt: skip
     evaluate.add_argument("--clip-frames", type=positive_int, help="use only the first N frames of each clip "
                           "(tests/data/tree.avi: 54, a hand enters at frame 54)")  # fmt: skip
     evaluate.add_argument("--max-frequency", type=positive_float, default=3.0, help="clip ground truth keeps "
@@ -198,9 +225,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--reference", type=Path, help="dataset whose mean spectrum is the mean_spectrum baseline "
                           "(the training set); default: the evaluated ground truth, leaving out each case's source")
     evaluate.add_argument("--reference-samples", type=positive_int, default=256, help="samples of --reference (256)")
+    evaluate.add_argument("--ignore", type=Path, help="JSON file of boxes per clip file name left out of every metric "
+                          "(gid_pipeline/evaluation/ignore.py; e.g. benchmarks/real_val_ignore.json)")  # fmt: skip
     evaluate.add_argument("--max-cases", type=positive_int, help="evaluate at most N cases")
     evaluate.add_argument("--device", default="auto", help="torch device for the model (auto: cuda if available)")
-    evaluate.add_argument("--out", type=Path, default=Path("evaluation/motion"), help="output folder "
+    evaluate.add_argument("-o", "--out", type=Path, default=Path("evaluation/motion"), help="output folder "
                           "(evaluation/motion)")  # fmt: skip
     evaluate.set_defaults(run=_evaluate)
 

@@ -18,6 +18,18 @@ Per-frequency profile. Over the pixels of a mask, the amplitude spectral density
     D_k = sqrt(2 * mean_p |S_k(p)|^2 / df),   df = fps / T,                          (pixels / sqrt(Hz))
 reported as log10(max(D_k, PROFILE_FLOOR)). Dividing by the bin width makes profiles of different spacings agree
 (sum_k D_k^2 df = mean A^2 over the mask); profiles are compared in Hz (profile_error).
+
+Band profile (the headline "how it moves" number). Bins are grouped into octave bands of BAND_EDGES_HZ (0.2-0.4,
+0.4-0.8, 0.8-1.6, 1.6-3 Hz; a bin belongs to the band holding its frequency), and over the pixels of a mask
+    R_b = sqrt(mean_p 2 sum_{k in b} |S_k(p)|^2)                                       (pixels)
+is the RMS motion in band b: by Parseval it does not depend on the bin spacing for broadband motion, so a 4 s clip
+at 25 fps (0.25 Hz bins) and the model's 150 frames at 30 fps (0.2 Hz bins) compare band by band. The band error is
+the mean over the bands both volumes resolve of |log10(max(R_pred, BAND_FLOOR_PX) / max(R_true, BAND_FLOOR_PX))|:
+0 for a prediction equal to the truth, log10(2) for one twice as large in every band. The floor (a thousandth of a
+pixel) keeps a still prediction finite and sets no_motion's value.
+
+Spearman. The rank correlation of predicted and true amplitude maps (average ranks for ties): threshold-free, it
+asks whether the prediction orders the pixels by how much they move, whatever its scale.
 """
 
 from __future__ import annotations
@@ -34,6 +46,10 @@ MOVING_RELATIVE = 0.25
 MOVING_PERCENTILE = 99.0
 # log10 profiles are floored here (pixels / sqrt(Hz)): a still prediction's profile sits at -4.
 PROFILE_FLOOR = 1e-4
+# Bands of the band-profile error, Hz: octaves from the model's lowest bin (0.2 Hz: 150 frames at 30 fps) up to
+# its top frequency (3 Hz).
+BAND_EDGES_HZ = (0.2, 0.4, 0.8, 1.6, 3.0)
+BAND_FLOOR_PX = 1e-3
 # PSNR is capped at 100 dB (MSE floored at 1e-10) so that identical frames give a finite number.
 PSNR_MSE_FLOOR = 1e-10
 # Percentiles of larger maps are taken on an even subsample of at most this many values.
@@ -62,7 +78,8 @@ def motion_amplitude(
     return (2.0 * power.sum(dim=0)).sqrt()
 
 
-def _quantile(values: torch.Tensor, q: float) -> float:
+def quantile(values: torch.Tensor, q: float) -> float:
+    """The q-quantile (q in [0, 1]) of any tensor's values, on an even subsample of at most 1e6 values."""
     flat = values.flatten().float()
     flat = flat[:: max(1, flat.numel() // _QUANTILE_SAMPLES)]
     return float(torch.quantile(flat, q))
@@ -70,7 +87,7 @@ def _quantile(values: torch.Tensor, q: float) -> float:
 
 def moving_threshold(true_amplitude: torch.Tensor) -> float:
     """The moving-mask threshold of a true amplitude map (H, W) in pixels (module docstring), in pixels."""
-    return max(MOVING_MIN_PX, MOVING_RELATIVE * _quantile(true_amplitude, MOVING_PERCENTILE / 100.0))
+    return max(MOVING_MIN_PX, MOVING_RELATIVE * quantile(true_amplitude, MOVING_PERCENTILE / 100.0))
 
 
 def moving_mask(true_amplitude: torch.Tensor) -> torch.Tensor:
@@ -101,13 +118,47 @@ def auroc(score: torch.Tensor, mask: torch.Tensor) -> float:
     num_negative = positive.numel() - num_positive
     if num_positive == 0 or num_negative == 0:
         raise GIDInputError(f"auroc needs both classes; the mask has {num_positive} of {positive.numel()} True")
+    rank_sum = float(average_ranks(values)[positive].sum())
+    u_statistic = rank_sum - num_positive * (num_positive + 1) / 2.0
+    return u_statistic / (num_positive * num_negative)
+
+
+def average_ranks(values: torch.Tensor) -> torch.Tensor:
+    """1-based ranks of a 1-D tensor's values, ties given their average rank: (N,) float64. O(N log N)."""
     ordered, order = torch.sort(values)
     _, group, counts = torch.unique_consecutive(ordered, return_inverse=True, return_counts=True)
     # 1-based rank of each tie group's last member, and the group's average rank.
-    average_rank = torch.cumsum(counts, 0).double() - (counts.double() - 1.0) / 2.0
-    rank_sum = float(average_rank[group][positive[order]].sum())
-    u_statistic = rank_sum - num_positive * (num_positive + 1) / 2.0
-    return u_statistic / (num_positive * num_negative)
+    group_rank = torch.cumsum(counts, 0).double() - (counts.double() - 1.0) / 2.0
+    ranks = torch.empty(values.numel(), dtype=torch.float64, device=values.device)
+    ranks[order] = group_rank[group]
+    return ranks
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """Spearman's rank correlation of two maps over the masked pixels: the Pearson correlation of their average
+    ranks (ties averaged), in [-1, 1]; invariant to strictly increasing transforms of either map.
+
+    Args:
+        a, b: float maps of one shape (e.g. (H, W) predicted and true amplitudes, pixels).
+        mask: bool of that shape, the pixels to use (None: all).
+
+    Returns:
+        The correlation, or NaN when either map is constant over the mask (no ranking) or fewer than 2 pixels.
+    """
+    if a.shape != b.shape or (mask is not None and mask.shape != a.shape):
+        raise GIDInputError(f"spearman needs maps of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    x, y = a.detach().flatten().double().cpu(), b.detach().flatten().double().cpu()
+    if mask is not None:
+        keep = mask.detach().flatten().bool().cpu()
+        x, y = x[keep], y[keep]
+    if not bool(torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise GIDInputError("spearman: the maps contain NaN or infinite values")
+    if x.numel() < 2:
+        return float("nan")
+    rank_x, rank_y = average_ranks(x), average_ranks(y)
+    rank_x, rank_y = rank_x - rank_x.mean(), rank_y - rank_y.mean()
+    norm = float(rank_x.square().sum().sqrt() * rank_y.square().sum().sqrt())
+    return float((rank_x * rank_y).sum()) / norm if norm > 0 else float("nan")
 
 
 def amplitude_density_profile(
@@ -160,6 +211,48 @@ def profile_error(
     a = np.interp(grid, frequencies_a, profile_a)
     b = np.interp(grid, frequencies_b, profile_b)
     return float(np.abs(a - b).mean())
+
+
+def band_indices(frequencies_hz: np.ndarray) -> np.ndarray:
+    """(K,) int64 band of each bin frequency (Hz): b where BAND_EDGES_HZ[b] <= f < BAND_EDGES_HZ[b + 1] (the last
+    band includes its top edge), -1 outside all bands; edges compared with a 1e-6 Hz tolerance."""
+    frequencies = np.asarray(frequencies_hz, dtype=np.float64)
+    edges = np.asarray(BAND_EDGES_HZ)
+    index = np.searchsorted(edges, frequencies + 1e-6, side="right") - 1
+    index = np.minimum(index, len(edges) - 2)
+    index[frequencies > edges[-1] + 1e-6] = -1
+    return index
+
+
+def band_rms(spectrum: torch.Tensor, mask: torch.Tensor, frequencies_hz: torch.Tensor | np.ndarray) -> np.ndarray:
+    """RMS motion in each band of BAND_EDGES_HZ over the masked pixels (module docstring), pixels.
+
+    Args:
+        spectrum: (K, 4, H, W) pixels. mask: (H, W) bool, non-empty. frequencies_hz: (K,) Hz of the bins.
+
+    Returns:
+        (len(BAND_EDGES_HZ) - 1,) float64 R_b = sqrt(mean_p 2 sum_{k in b} |S_k(p)|^2); NaN for a band that holds
+        none of the volume's bins.
+    """
+    if mask.shape != spectrum.shape[-2:] or not bool(mask.any()):
+        raise GIDInputError(f"band mask must be a non-empty (H, W) = {tuple(spectrum.shape[-2:])} bool map")
+    power = amplitude(spectrum)[:, mask.to(spectrum.device)].double().square().mean(dim=1).cpu().numpy()  # (K,)
+    index = band_indices(np.asarray(frequencies_hz, dtype=np.float64))
+    num_bands = len(BAND_EDGES_HZ) - 1
+    inside = index >= 0
+    totals = np.bincount(index[inside], weights=2.0 * power[inside], minlength=num_bands)
+    counts = np.bincount(index[inside], minlength=num_bands)
+    return np.where(counts > 0, np.sqrt(totals), np.nan)
+
+
+def band_error(predicted: np.ndarray, true: np.ndarray) -> float:
+    """Mean |log10| ratio of predicted to true band RMS (band_rms), both floored at BAND_FLOOR_PX, over the bands
+    both volumes resolve (log10 units: 0.3 is a factor of 2); NaN when they share no band."""
+    both = np.isfinite(predicted) & np.isfinite(true)
+    if not both.any():
+        return float("nan")
+    ratio = np.maximum(predicted[both], BAND_FLOOR_PX) / np.maximum(true[both], BAND_FLOOR_PX)
+    return float(np.abs(np.log10(ratio)).mean())
 
 
 def amplitude_calibration(predicted: torch.Tensor, true: torch.Tensor, mask: torch.Tensor) -> float:

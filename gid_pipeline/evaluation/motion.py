@@ -2,18 +2,23 @@
 
 Cases are a still image and its true spectral volume on the evaluation grid: held-out samples of a prepared dataset
 (``gid prepare-data`` output: exact procedural motion, or optical flow of real windows) or windows of real clips
-measured here with ``clip_motion``. A predictor ``predict(image (3, H, W) in [0, 1], generator) -> SpectralVolume``
-runs once per case and seed; its volume is resized to the case's grid (displacements scaled). Two baselines are
-scored in the same run: ``no_motion`` (all zero) and ``mean_spectrum`` (one mean per-frequency magnitude profile at
-every pixel). Metrics are those of evaluation.metrics: AUROC of the predicted amplitude against the true moving
-mask ("where it moves"), the error of the per-frequency log amplitude density profile over that mask and the
-amplitude calibration ("how it moves"). Volumes with different time bases (a 38-frame clip at 15 fps against a
-prediction of 150 frames at 30 fps) are compared in Hz: profiles on their common frequency range, amplitudes over
-their common band.
+measured by evaluation.clips. A predictor ``predict(image (3, H, W) in [0, 1], generator) -> SpectralVolume``
+runs once per case and seed; its volume is resized to the case's grid (displacements scaled). Three baselines are
+scored in the same run: ``no_motion`` (all zero), ``mean_spectrum`` (one mean per-frequency magnitude profile at
+every pixel) and ``texture`` (that profile times the blurred |Laplacian| of the still, texture_map: local image
+texture places motion with no learning at all).
+
+Metrics (evaluation.metrics; masks of evaluation.masks): "where it moves": AUROC of the predicted amplitude against
+the moving vs still pixels (uncertain and ignored ones left out) and Spearman's rank correlation of predicted and
+true amplitude maps over all pixels not ignored; "how it moves", over the moving pixels: the band-profile error
+(mean |log10| ratio of band RMS motion), the per-bin log amplitude density profile error and the amplitude
+calibration. Volumes with different time bases (a 46-frame clip at 15 fps against a prediction of 150 frames at
+30 fps) are compared in Hz: bands and profiles on their common frequencies, amplitudes over their common band.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,15 +31,27 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..clip_motion import clip_motion
-from ..data.builder import centre_crop, cover_size
 from ..data.shards import SPECTRUM_EXT, decode_sample, decode_spectrum, index_shard, open_dataset, read_members
 from ..errors import GIDInputError
 from ..rendering import fit_spectrum_to_image
 from ..spectral import amplitude
 from ..spectral_volume import SpectralVolume
-from ..video import probe_video, read_video
+from .masks import (
+    GREY_BLUR_PX,
+    LUMA,
+    MOVING_GREY_STD,
+    NOISE_FACTOR,
+    STILL_FRACTION,
+    STILL_GREY_STD,
+    TEXTURE_MIN,
+    TEXTURE_WINDOW_PX,
+    MotionMasks,
+    amplitude_masks,
+    gaussian_blur,
+)
 from .metrics import (
+    BAND_EDGES_HZ,
+    BAND_FLOOR_PX,
     MOVING_MIN_PX,
     MOVING_PERCENTILE,
     MOVING_RELATIVE,
@@ -42,23 +59,25 @@ from .metrics import (
     amplitude_calibration,
     amplitude_density_profile,
     auroc,
+    band_error,
+    band_rms,
     mean_std,
     motion_amplitude,
-    moving_mask,
-    moving_threshold,
     profile_error,
+    spearman,
 )
 
 Predictor = Callable[[torch.Tensor, torch.Generator], SpectralVolume]
 
 DEFAULT_SIZE = (256, 160)  # (width, height): the model's resolution
-DEFAULT_START_FRAMES = (0, 8, 16)
 # Ground truth of a clip keeps the bins up to the model's top frequency (K = 16 at 150 frames / 30 fps: 3 Hz).
 DEFAULT_MAX_FREQUENCY_HZ = 3.0
 DEFAULT_REFERENCE_SAMPLES = 256
-NO_MOTION, MEAN_SPECTRUM = "no_motion", "mean_spectrum"
-BASELINES = (NO_MOTION, MEAN_SPECTRUM)
-METRICS = ("auroc", "profile_error", "calibration")
+NO_MOTION, MEAN_SPECTRUM, TEXTURE = "no_motion", "mean_spectrum", "texture"
+BASELINES = (NO_MOTION, MEAN_SPECTRUM, TEXTURE)
+METRICS = ("auroc", "spearman", "calibration", "band_error", "profile_error")
+# The texture baseline's |Laplacian| is blurred with this Gaussian sigma, pixels of the evaluation grid.
+TEXTURE_BLUR_PX = 3.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,8 @@ class MotionCase:
         image: (3, H, W) float32 in [0, 1].
         volume: true spectral volume (K, 4, H, W), pixels of the H x W grid, with its time base.
         meta: JSON-serialisable facts for the report.
+        masks: moving / still / ignored pixels (masks.clip_masks) of a real clip's window; None for exact motion,
+            whose masks come from the amplitude alone (masks.amplitude_masks).
     """
 
     name: str
@@ -81,6 +102,7 @@ class MotionCase:
     image: torch.Tensor
     volume: SpectralVolume
     meta: dict[str, Any] = field(default_factory=dict)
+    masks: MotionMasks | None = None
 
 
 @dataclass(frozen=True)
@@ -134,11 +156,30 @@ class MotionFigureRow:
 
 
 @dataclass(frozen=True)
+class ClipFigureRow:
+    """What a clip's own figure shows for one of its windows: (H, W) maps, amplitudes in pixels.
+
+    predicted: the predictor's amplitude for the first seed (None with baselines only); texture: the texture
+    baseline's amplitude.
+    """
+
+    name: str
+    source: str
+    image: torch.Tensor
+    true_amplitude: torch.Tensor
+    masks: MotionMasks
+    predicted: torch.Tensor | None
+    texture: torch.Tensor
+
+
+@dataclass(frozen=True)
 class MotionEvaluation:
-    """report: the JSON-serialisable results (report.write_motion_report); rows: figure data for a few cases."""
+    """report: the JSON-serialisable results (report.write_evaluation); rows: summary-figure data for a few cases;
+    clip_rows: per-clip figure data, one row per window of every real clip."""
 
     report: dict[str, Any]
     rows: list[MotionFigureRow]
+    clip_rows: list[ClipFigureRow] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------ cases
@@ -200,116 +241,40 @@ def dataset_cases(
     return DatasetCases(root, max_cases, size)
 
 
-def clip_num_frequencies(window: int, fps: float, max_frequency_hz: float) -> int:
-    """Bins of a window of ``window`` frames at ``fps`` up to max_frequency_hz (DC included), at most window//2+1."""
-    return min(window // 2 + 1, math.floor(max_frequency_hz * window / fps + 1e-9) + 1)
-
-
-@dataclass(frozen=True)
-class ClipPlan:
-    """A clip checked before any flow is computed: its path, usable frames, frame rate and native size."""
-
-    path: Path
-    num_frames: int
-    fps: float
-    size: tuple[int, int]
-
-
-def plan_clips(
-    paths: Sequence[str | Path],
-    start_frames: Sequence[int] = DEFAULT_START_FRAMES,
-    clip_frames: int | None = None,
-    max_frequency_hz: float = DEFAULT_MAX_FREQUENCY_HZ,
-) -> list[ClipPlan]:
-    """Probe clips and check that every start frame leaves a window that resolves at least one frequency.
-
-    Args:
-        paths: video files.
-        start_frames: window starts, frames at the clip's own rate.
-        clip_frames: use only the first clip_frames frames of each clip (e.g. 54 for tests/data/tree.avi, where a
-            hand enters at frame 54); None uses all.
-        max_frequency_hz: highest frequency of the ground truth.
-
-    Raises:
-        GIDInputError: no paths, no or negative start frames, unreadable clips, too few frames.
-    """
-    if not paths:
-        raise GIDInputError("no clips to evaluate")
-    if not start_frames or min(start_frames) < 0:
-        raise GIDInputError(f"start frames must be a non-empty list of frames >= 0, got {list(start_frames)}")
-    plans = []
-    for path in paths:
-        info = probe_video(path)
-        usable = info.num_frames if clip_frames is None else clip_frames
-        if clip_frames is not None and info.num_frames_exact and info.num_frames < clip_frames:
-            raise GIDInputError(f"{path} has {info.num_frames} frames, fewer than the {clip_frames} asked for")
-        window = usable - max(start_frames)
-        num_frequencies = clip_num_frequencies(max(window, 0), info.fps, max_frequency_hz)
-        if window < 2 or num_frequencies < 2:
-            need = math.ceil(info.fps / max_frequency_hz)
-            raise GIDInputError(
-                f"{path}: {usable} usable frames at {info.fps:g} fps leave a {window}-frame window after start frame "
-                f"{max(start_frames)}; resolving motion up to {max_frequency_hz:g} Hz needs at least {need} frames"
-            )
-        plans.append(ClipPlan(Path(path), usable, info.fps, (info.width, info.height)))
-    return plans
-
-
-def clip_cases(
-    plans: Sequence[ClipPlan],
-    start_frames: Sequence[int] = DEFAULT_START_FRAMES,
-    size: tuple[int, int] = DEFAULT_SIZE,
-    max_frequency_hz: float = DEFAULT_MAX_FREQUENCY_HZ,
-    method: str = "dis",
-    stabilize: str = "none",
-    progress: bool = False,
-) -> list[MotionCase]:
-    """Windows of real clips with ground truth from clip_motion (optical flow from the window's first frame).
-
-    Each clip is centre-cropped to the aspect ratio of ``size`` and resized to it (as ``gid prepare-data`` does).
-    All windows of a clip have the same length, usable frames - max(start_frames), at the clip's own frame rate;
-    their ground truth keeps the bins up to max_frequency_hz (e.g. 38 frames at 15 fps: 8 bins, 0.39 Hz apart, up
-    to 2.76 Hz). stabilize defaults to "none", as for the training data (data.builder.VideoConfig).
-
-    Args:
-        plans: from plan_clips. size: (width, height) of the evaluation grid.
-    """
-    cases = []
-    total = len(plans) * len(start_frames)
-    with tqdm(total=total, desc="ground truth (optical flow)", unit="window", disable=not progress) as bar:
-        for plan in plans:
-            clip = read_video(plan.path, num_frames=plan.num_frames, size=cover_size(plan.size, size),
-                              max_frames=plan.num_frames)  # fmt: skip
-            frames = centre_crop(clip.frames, size)
-            window = plan.num_frames - max(start_frames)
-            num_frequencies = clip_num_frequencies(window, clip.fps, max_frequency_hz)
-            for start in start_frames:
-                try:
-                    motion = clip_motion(frames[start : start + window], clip.fps, num_frequencies, method=method,
-                                         stabilize=stabilize)  # fmt: skip
-                except GIDInputError as error:
-                    raise GIDInputError(f"{plan.path} from frame {start}: {error}") from error
-                image = torch.from_numpy(motion.image).permute(2, 0, 1).float().div(255.0)
-                meta = {"start_frame": start, "window_frames": window, "clip_fps": clip.fps,
-                        "source_size": list(plan.size), "flow": method, "stabilize": stabilize}  # fmt: skip
-                cases.append(MotionCase(f"{plan.path.name}@{start}", str(plan.path), "clip", image, motion.volume,
-                                        meta))  # fmt: skip
-                bar.update()
-    return cases
-
-
 # ------------------------------------------------------------------------------------------------ baselines
 
 
-def mean_magnitudes(volume: SpectralVolume) -> torch.Tensor:
-    """(K,) float64 mean |S_k| in pixels over the volume's own moving mask (metrics.moving_mask); [0] = 0."""
+def mean_magnitudes(volume: SpectralVolume, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """(K,) float64 mean |S_k| in pixels over a moving mask, by default the volume's own (metrics.moving_mask);
+    [0] = 0."""
     magnitude = amplitude(volume.spectrum)
-    mask = moving_mask(motion_amplitude(volume.spectrum))
+    mask = amplitude_masks(motion_amplitude(volume.spectrum)).moving if mask is None else mask
     if not bool(mask.any()):
         return torch.zeros(volume.num_frequencies, dtype=torch.float64)
     means = magnitude[:, mask].double().mean(dim=1)
     means[0] = 0.0
     return means
+
+
+def texture_map(image: torch.Tensor) -> torch.Tensor:
+    """Local image texture: (H, W) float32 |Laplacian| of the grey image (Rec. 601 luma of a (3, H, W) image in
+    [0, 1]; 4-neighbour stencil, edges replicated), Gaussian-blurred with sigma TEXTURE_BLUR_PX pixels."""
+    grey = (image.float() * torch.tensor(LUMA).view(3, 1, 1)).sum(dim=0)[None, None]
+    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+    laplacian = (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]
+                 - 4.0 * grey)  # fmt: skip
+    return gaussian_blur(laplacian.abs(), TEXTURE_BLUR_PX)[0, 0]
+
+
+def texture_volume(image: torch.Tensor, mean: SpectralVolume) -> SpectralVolume:
+    """The texture baseline: the mean_spectrum baseline's volume (K, 4, H, W) with every pixel scaled by its
+    texture_map relative to the image's mean texture, so its per-frequency shape is the mean spectrum's and its
+    amplitude, proportional to the texture, averages to the mean spectrum's over the image (a textureless image
+    gives the mean spectrum itself)."""
+    texture = texture_map(image)
+    mean_texture = float(texture.mean())
+    weight = texture / mean_texture if mean_texture > 0 else torch.ones_like(texture)
+    return SpectralVolume(mean.spectrum * weight.to(mean.spectrum.dtype), mean.num_frames, mean.fps)
 
 
 def reference_mean_spectrum(root: str | Path, max_samples: int = DEFAULT_REFERENCE_SAMPLES) -> MeanSpectrum:
@@ -339,8 +304,8 @@ def _leave_one_source_out(cases: Sequence[MotionCase]) -> list[MeanSpectrum]:
     """
     profiles, sources = [], []
     for case in cases:
-        volume = case.volume
-        profiles.append(MeanSpectrum(mean_magnitudes(volume), volume.num_frames, volume.fps, volume.size, ""))
+        volume, mask = case.volume, None if case.masks is None else case.masks.moving
+        profiles.append(MeanSpectrum(mean_magnitudes(volume, mask), volume.num_frames, volume.fps, volume.size, ""))
         sources.append(case.source)
     if len(set(sources)) < 2:
         raise GIDInputError(
@@ -370,20 +335,21 @@ def _leave_one_source_out(cases: Sequence[MotionCase]) -> list[MeanSpectrum]:
 @dataclass(frozen=True)
 class _Truth:
     amplitude: torch.Tensor
-    mask: torch.Tensor
-    threshold: float
+    masks: MotionMasks
     frequencies: np.ndarray
     profile: np.ndarray
+    bands: np.ndarray
 
 
-def _truth(volume: SpectralVolume) -> _Truth:
-    true_amplitude = motion_amplitude(volume.spectrum)
-    threshold = moving_threshold(true_amplitude)
-    mask = true_amplitude > threshold
-    frequencies, profile = (
-        amplitude_density_profile(volume.spectrum, mask, volume.num_frames, volume.fps) if mask.any() else (None, None)
-    )
-    return _Truth(true_amplitude, mask, threshold, frequencies, profile)
+def _truth(volume: SpectralVolume, true_amplitude: torch.Tensor, masks: MotionMasks) -> _Truth:
+    """The true density profile and band RMS over a non-empty moving mask."""
+    frequencies, profile = amplitude_density_profile(volume.spectrum, masks.moving, volume.num_frames, volume.fps)
+    bands = band_rms(volume.spectrum, masks.moving, volume.frequencies_hz)
+    return _Truth(true_amplitude, masks, frequencies, profile, bands)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _score(
@@ -394,12 +360,17 @@ def _score(
     band = min(float(volume.frequencies_hz[-1]), float(case.volume.frequencies_hz[-1]))
     predicted = motion_amplitude(volume.spectrum, volume.frequencies_hz, band)
     true_band = motion_amplitude(case.volume.spectrum, case.volume.frequencies_hz, band)
-    both_classes = bool(truth.mask.any()) and not bool(truth.mask.all())
-    frequencies, profile = amplitude_density_profile(volume.spectrum, truth.mask, volume.num_frames, volume.fps)
+    masks = truth.masks
+    judged = masks.moving | masks.still
+    both_classes = bool(masks.still.any())  # moving is non-empty (_truth)
+    frequencies, profile = amplitude_density_profile(volume.spectrum, masks.moving, volume.num_frames, volume.fps)
+    bands = band_rms(volume.spectrum, masks.moving, volume.frequencies_hz)
     metrics = {
-        "auroc": auroc(predicted, truth.mask) if both_classes else None,
+        "auroc": auroc(predicted[judged], masks.moving[judged]) if both_classes else None,
+        "spearman": _finite_or_none(spearman(predicted, true_band, masks.scored)),
+        "calibration": amplitude_calibration(predicted, true_band, masks.moving),
+        "band_error": _finite_or_none(band_error(bands, truth.bands)),
         "profile_error": profile_error(frequencies, profile, truth.frequencies, truth.profile),
-        "calibration": amplitude_calibration(predicted, true_band, truth.mask),
     }
     return metrics, predicted, (frequencies, profile)
 
@@ -425,18 +396,20 @@ def evaluate_motion(
     """Score a predictor and the baselines on every case.
 
     Args:
-        cases: the evaluation set (dataset_cases, clip_cases).
+        cases: the evaluation set (dataset_cases, clips.clip_cases).
         predict: ``predict(image (3, H, W) float in [0, 1], generator) -> SpectralVolume``, called once per case and
             seed with ``torch.Generator().manual_seed(seed)``; None scores the baselines only.
         seeds: seeds per case.
         method: the predictor's name in the report.
         reference: the mean_spectrum baseline's profile (reference_mean_spectrum of the training set); None averages
             the ground truth of the evaluated cases, leaving out each case's own source.
-        figure_cases, figure_seeds: cases and seeds kept for the figure.
+        figure_cases, figure_seeds: cases (of distinct sources) and seeds kept for the summary figure (every real
+            clip's windows are kept for its own figure).
 
     Returns:
         A MotionEvaluation: ``report`` has per case, per seed metrics and, per method, mean and std over all
-        (case, seed) pairs; baselines are deterministic, one entry per case.
+        (case, seed) pairs; with real clips also per clip (mean over its windows and seeds) and the mean over
+        clips. Baselines are deterministic, one entry per case.
     """
     if not cases:
         raise GIDInputError("no cases to evaluate")
@@ -445,40 +418,54 @@ def evaluate_motion(
     means = [reference] * len(cases) if reference is not None else _leave_one_source_out(cases)
     methods = ([method] if predict is not None else []) + list(BASELINES)
 
-    case_reports, rows, skipped = [], [], []
+    case_reports, rows, clip_rows, skipped = [], [], [], []
+    figure_sources: set[str] = set()  # the summary figure shows one case per source (the first window of a clip)
     time_bases: dict[str, set] = {"truth": set(), "scored": set()}
     for index, case in enumerate(tqdm(cases, desc="motion evaluation", unit="case", disable=not progress)):
-        truth = _truth(case.volume)
-        height, width = case.volume.size
-        if truth.profile is None:
-            skipped.append({"name": case.name, "reason": f"no pixel moves more than {truth.threshold:.3g} px"})
+        true_amplitude = motion_amplitude(case.volume.spectrum)
+        masks = case.masks if case.masks is not None else amplitude_masks(true_amplitude)
+        if not bool(masks.moving.any()):
+            skipped.append({"name": case.name, "reason": f"no moving pixels (amplitude threshold {masks.threshold:.3g} "
+                                                         "px)"})  # fmt: skip
             continue
+        truth = _truth(case.volume, true_amplitude, masks)
+        height, width = case.volume.size
         time_bases["truth"].add((case.volume.num_frames, case.volume.fps, case.volume.num_frequencies))
         results: dict[str, list[dict[str, Any]]] = {name: [] for name in methods}
         amplitudes: dict[str, torch.Tensor] = {}
         profiles = {"true": (truth.frequencies, truth.profile)}
-        keep = len(rows) < figure_cases
+        keep = len(rows) < figure_cases and case.source not in figure_sources
+        if keep:
+            figure_sources.add(case.source)
+        first_prediction = None
         if predict is not None:
             for seed_index, seed in enumerate(seeds):
                 volume = _on_grid(predict(case.image, torch.Generator().manual_seed(int(seed))), case)
                 time_bases["scored"].add((volume.num_frames, volume.fps, volume.num_frequencies))
                 metrics, predicted, profile = _score(volume, case, truth)
                 results[method].append({"seed": int(seed), **metrics})
+                first_prediction = predicted if seed_index == 0 else first_prediction
                 if keep and seed_index < figure_seeds:
                     amplitudes[f"{method} seed {seed}"], profiles[f"{method} seed {seed}"] = predicted, profile
+        mean_volume = means[index].volume(height, width)
         baselines = {
             NO_MOTION: SpectralVolume(torch.zeros_like(case.volume.spectrum), case.volume.num_frames, case.volume.fps),
-            MEAN_SPECTRUM: means[index].volume(height, width),
+            MEAN_SPECTRUM: mean_volume,
+            TEXTURE: texture_volume(case.image, mean_volume),
         }
         for name, volume in baselines.items():
             metrics, predicted, profile = _score(volume, case, truth)
             results[name].append(metrics)
-            if name == MEAN_SPECTRUM:
+            if name != NO_MOTION:
                 time_bases["scored"].add((volume.num_frames, volume.fps, volume.num_frequencies))
                 if keep:
                     amplitudes[name], profiles[name] = predicted, profile
+            if name == TEXTURE and case.kind == "clip":
+                clip_rows.append(ClipFigureRow(case.name, case.source, case.image, truth.amplitude, truth.masks,
+                                               first_prediction, predicted))  # fmt: skip
         if keep:
-            rows.append(MotionFigureRow(case.name, case.image, truth.amplitude, truth.mask, amplitudes, profiles))
+            rows.append(MotionFigureRow(case.name, case.image, truth.amplitude, truth.masks.moving, amplitudes,
+                                        profiles))  # fmt: skip
         case_reports.append({
             "name": case.name,
             "source": case.source,
@@ -489,16 +476,20 @@ def evaluate_motion(
             "num_frequencies": case.volume.num_frequencies,
             "frequency_spacing_hz": case.volume.fps / case.volume.num_frames,
             "top_frequency_hz": float(case.volume.frequencies_hz[-1]),
-            "moving_threshold_px": truth.threshold,
-            "moving_fraction": float(truth.mask.float().mean()),
-            "median_true_amplitude_px": float(truth.amplitude[truth.mask].median()),
+            "moving_threshold_px": masks.threshold,
+            "noise_floor_px": masks.noise_floor,
+            "moving_fraction": float(masks.moving.float().mean()),
+            "still_fraction": float(masks.still.float().mean()),
+            "ignored_fraction": float(masks.ignore.float().mean()),
+            "median_true_amplitude_px": float(truth.amplitude[masks.moving].median()),
+            "true_band_rms_px": [_finite_or_none(float(value)) for value in truth.bands],
             **({"meta": case.meta} if case.meta else {}),
             "results": results,
         })  # fmt: skip
     if not case_reports:
         raise GIDInputError(f"no case has moving pixels ({len(skipped)} skipped)")
     return MotionEvaluation(_motion_report(case_reports, skipped, methods, method, predict is not None, seeds,
-                                           means, time_bases), rows)  # fmt: skip
+                                           means, time_bases), rows, clip_rows)  # fmt: skip
 
 
 def _summary(case_reports: list[dict[str, Any]], methods: list[str]) -> dict[str, dict[str, Any]]:
@@ -511,6 +502,56 @@ def _summary(case_reports: list[dict[str, Any]], methods: list[str]) -> dict[str
         }
         for name in methods
     }
+
+
+def _clip_summaries(case_reports: list[dict[str, Any]], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Per real clip (source of "clip" cases), in order of appearance: its windows and, per method and metric, the
+    mean over its windows and seeds (None where no window defines the metric)."""
+    clips: dict[str, dict[str, Any]] = {}
+    for case in case_reports:
+        if case["kind"] == "clip":
+            clips.setdefault(case["source"], {"name": Path(case["source"]).name, "windows": []})["windows"].append(case)
+    return {
+        source: {
+            "name": clip["name"],
+            "windows": [case["name"] for case in clip["windows"]],
+            "results": {name: {metric: stats["mean"] for metric, stats in summary.items()}
+                        for name, summary in _summary(clip["windows"], methods).items()},
+        }
+        for source, clip in clips.items()
+    }  # fmt: skip
+
+
+def _definitions() -> dict[str, str]:
+    bands = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in itertools.pairwise(BAND_EDGES_HZ))
+    return {
+        "amplitude": "RMS displacement over one period, sqrt(2 sum_{k>=1} |S_k|^2), pixels of the evaluation "
+                     "grid; predicted and true amplitudes over the frequency band both volumes cover",
+        "moving_mask": f"prepared datasets: true amplitude A > max({MOVING_MIN_PX} px, {MOVING_RELATIVE} x its "
+                       f"{MOVING_PERCENTILE:g}th percentile), still = the rest. Real clips (evaluation.masks): "
+                       f"moving where A > T = max({MOVING_MIN_PX} px, {MOVING_RELATIVE} x its {MOVING_PERCENTILE:g}th "
+                       f"percentile, {NOISE_FACTOR:g} x N), G > {MOVING_GREY_STD:g} grey levels and tau >= "
+                       f"{TEXTURE_MIN:g}; still where "
+                       f"G < {STILL_GREY_STD:g} and (A < {STILL_FRACTION:g} T or tau < {TEXTURE_MIN:g}); the "
+                       "rest uncertain. G: temporal std of the window's grey levels (0-255) blurred with sigma "
+                       f"{GREY_BLUR_PX:g} px; tau: RMS grey gradient of the first frame over a Gaussian window of "
+                       f"sigma {TEXTURE_WINDOW_PX:g} px (levels/px); N: median of the in-band amplitude of the "
+                       "flow's frame-to-frame jitter. Ignored boxes are in no mask; percentile and median are over "
+                       "the other pixels",
+        "auroc": "AUROC of the predicted amplitude, moving against still pixels (uncertain and ignored left out; "
+                 "0.5 = chance, 1 = perfect)",
+        "spearman": "Spearman rank correlation (average ranks for ties) of predicted and true amplitude over all "
+                    "pixels not ignored; undefined (n/a) for a prediction constant over the image",
+        "calibration": "median predicted / median true amplitude over the moving pixels (1 = ideal, 0 = still)",
+        "band_error": f"mean over the frequency bands {bands} Hz (a bin in the band holding its frequency) that both "
+                      "volumes resolve of |log10(R_pred / R_true)|, R_b = sqrt(mean over moving pixels of 2 sum_(k "
+                      f"in b) |S_k|^2) in px, floored at {BAND_FLOOR_PX:g} px (log10 units; 0.3 = a factor of 2)",
+        "profile_error": "mean |log10 D_pred - log10 D_true| over the common frequency range (log10 units; 0.3 "
+                         "= a factor of 2), D_k = sqrt(2 mean_moving |S_k|^2 / spacing) in px/sqrt(Hz), floored "
+                         f"at {PROFILE_FLOOR:g} (so no_motion's value is set by that floor)",
+        "clip_value": "a clip's value is the mean over its windows and seeds; summary_over_clips is the mean "
+                      "(and std) over clips, summary the mean over all (case, seed) pairs",
+    }  # fmt: skip
 
 
 def _motion_report(
@@ -530,26 +571,26 @@ def _motion_report(
         "seeds": [int(s) for s in seeds] if has_predictor else [],
         "sizes": sorted({tuple(case["size"]) for case in case_reports}),
         "num_cases": len(case_reports),
-        "definitions": {
-            "amplitude": "RMS displacement over one period, sqrt(2 sum_{k>=1} |S_k|^2), pixels of the evaluation "
-                         "grid; predicted and true amplitudes over the frequency band both volumes cover",
-            "moving_mask": f"true amplitude > max({MOVING_MIN_PX} px, {MOVING_RELATIVE} x its "
-                           f"{MOVING_PERCENTILE:g}th percentile)",
-            "auroc": "AUROC of the predicted amplitude against the true moving mask (0.5 = chance, 1 = perfect)",
-            "profile_error": "mean |log10 D_pred - log10 D_true| over the common frequency range (log10 units; 0.3 "
-                             "= a factor of 2), D_k = sqrt(2 mean_mask |S_k|^2 / spacing) in px/sqrt(Hz), floored "
-                             f"at {PROFILE_FLOOR:g} (so no_motion's value is set by that floor)",
-            "calibration": "median predicted / median true amplitude in the true moving mask (1 = ideal, 0 = still)",
-        },
+        "definitions": _definitions(),
         "baselines": {
             NO_MOTION: "all-zero spectral volume",
             MEAN_SPECTRUM: means[0].description,
+            TEXTURE: f"the mean_spectrum volume with each pixel scaled by the |Laplacian| of the grey still blurred "
+                     f"with sigma {TEXTURE_BLUR_PX:g} px, relative to its mean over the image",
         },
         "summary": _summary(case_reports, methods),
         "cases": case_reports,
         "skipped": skipped,
         "notes": [],
     }  # fmt: skip
+    clips = _clip_summaries(case_reports, methods)
+    if clips:
+        report["clips"] = clips
+        report["summary_over_clips"] = {
+            name: {metric: mean_std([clip["results"][name][metric] for clip in clips.values()
+                                     if clip["results"][name][metric] is not None]) for metric in METRICS}
+            for name in methods
+        }  # fmt: skip
     if len(kinds) > 1:
         report["summary_by_kind"] = {
             kind: _summary([c for c in case_reports if c["kind"] == kind], methods) for kind in kinds
@@ -571,7 +612,7 @@ def _motion_report(
 
         report["notes"].append(
             f"time bases differ: ground truth {describe(time_bases['truth'])}; predictions and the mean_spectrum "
-            f"baseline {describe(time_bases['scored'])}. Profiles are compared in Hz (densities interpolated onto the "
-            "coarser bins of the common range) and amplitudes over the common band"
+            f"baseline {describe(time_bases['scored'])}. Bands and profiles are compared in Hz (profiles "
+            "interpolated onto the coarser bins of the common range) and amplitudes over the common band"
         )
     return report

@@ -1,4 +1,4 @@
-"""Writing evaluations: report.json, a figure and a compact text table.
+"""Writing evaluations: report.json, a summary figure, one figure per real clip and compact text tables.
 
 Figures are drawn on matplotlib Figure objects with the Agg canvas, without pyplot: no global state, no window.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +18,22 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ..data.shards import write_json_atomic
+from .masks import MotionMasks
 from .metrics import psnr
-from .motion import MotionEvaluation
+from .motion import ClipFigureRow, MotionEvaluation
 from .rendering import RenderEvaluation
 
-REPORT_NAME, FIGURE_NAME = "report.json", "figure.png"
+REPORT_NAME, FIGURE_NAME, CLIP_FIGURES = "report.json", "figure.png", "clips"
 _MOTION_COLUMNS = (
     ("auroc", "AUROC", 3),
-    ("profile_error", "profile err (log10)", 3),
+    ("spearman", "Spearman", 3),
     ("calibration", "calibration", 3),
+    ("band_error", "band err (log10)", 3),
+    ("profile_error", "profile err (log10)", 3),
 )
+# Mask overlay colours (RGB in [0, 1]) and how strongly they tint the photo.
+_MASK_COLOURS = {"moving": (1.0, 0.1, 0.1), "still": (0.1, 0.35, 1.0), "uncertain": (1.0, 0.9, 0.0)}
+_MASK_TINT = 0.55
 _RENDER_COLUMNS = (("psnr", "PSNR (dB)", 2), ("ssim", "SSIM", 4))
 
 
@@ -47,11 +54,34 @@ def _table(title: str, summary: dict[str, dict[str, Any]], columns: tuple) -> li
     return lines
 
 
+def _clip_table(report: dict[str, Any]) -> list[str]:
+    """Per clip: AUROC of every method, then the moving and still fractions averaged over its windows."""
+    methods = report["methods"]
+    rows = [["clip", "windows", *(f"AUROC {name}" for name in methods), "moving", "still"]]
+    cases = {case["name"]: case for case in report["cases"]}
+    for clip in report["clips"].values():
+        windows = [cases[name] for name in clip["windows"]]
+        values = [clip["results"][name]["auroc"] for name in methods]
+        rows.append([clip["name"], str(len(windows)), *("n/a" if v is None else f"{v:.3f}" for v in values),
+                     f"{np.mean([w['moving_fraction'] for w in windows]):.2f}",
+                     f"{np.mean([w['still_fraction'] for w in windows]):.2f}"])  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["per clip (mean over windows and seeds; fraction of pixels moving / still)"] + [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+
+
 def format_table(report: dict[str, Any]) -> str:
-    """The report's summary as a text table (mean ± std; per case kind too when there are several kinds)."""
+    """The report's summary as text tables (mean ± std): with real clips first the mean over clips and a per-clip
+    AUROC table, then the mean over all cases (and per case kind when there are several kinds)."""
     columns = _MOTION_COLUMNS if report["kind"] == "motion" else _RENDER_COLUMNS
-    count = f"{report['num_cases']} cases" + (f", seeds {report['seeds']}" if report.get("seeds") else "")
-    lines = _table(f"{report['kind']} evaluation ({count})", report["summary"], columns)
+    seeds = f", seeds {report['seeds']}" if report.get("seeds") else ""
+    lines = []
+    if "summary_over_clips" in report:
+        lines += _table(f"motion evaluation, mean over {len(report['clips'])} clips{seeds}",
+                        report["summary_over_clips"], columns)  # fmt: skip
+        lines += ["", *_clip_table(report), ""]
+    lines += _table(f"{report['kind']} evaluation ({report['num_cases']} cases{seeds})", report["summary"], columns)
     by_kind = report.get("summary_by_kind", {})
     if len(by_kind) > 1 or report["kind"] == "renderer":
         for kind, summary in by_kind.items():
@@ -115,6 +145,61 @@ def motion_figure(evaluation: MotionEvaluation, path: Path) -> None:
     _save_figure(figure, path)
 
 
+def mask_overlay(image: torch.Tensor, masks: MotionMasks) -> torch.Tensor:
+    """(3, H, W) photo in [0, 1] tinted red where moving, blue where still, yellow where uncertain, darkened where
+    ignored."""
+    overlay = image.clone()
+    for name, colour in _MASK_COLOURS.items():
+        where = getattr(masks, name)
+        tint = torch.tensor(colour).view(3, 1, 1).expand_as(image)
+        overlay = torch.where(where, (1 - _MASK_TINT) * overlay + _MASK_TINT * tint, overlay)
+    return torch.where(masks.ignore, 0.25 * overlay, overlay)
+
+
+def clip_figure(rows: list[ClipFigureRow], path: Path) -> None:
+    """One clip, one row per window: the photo, the true amplitude, the predicted amplitude (first seed; each map on
+    its own colour scale, its 99th percentile in the title), the masks over the photo and the texture baseline."""
+    figure, axes = _new_figure(len(rows), 5, (13.5, 2.3 * len(rows) + 0.3))
+    for axis_row, row in zip(axes, rows, strict=True):
+        masks = row.masks
+        _show(axis_row[0], row.image, row.name)
+        _show_amplitude(axis_row[1], row.true_amplitude, masks.scored, "true amplitude")
+        if row.predicted is None:
+            axis_row[2].axis("off")
+            axis_row[2].set_title("no predictor (baselines only)", fontsize=8)
+        else:
+            _show_amplitude(axis_row[2], row.predicted, masks.scored, "predicted, first seed")
+        fractions = f"{float(masks.moving.float().mean()):.2f} / {float(masks.still.float().mean()):.2f}"
+        _show(axis_row[3], mask_overlay(row.image, masks), f"moving red / still blue: {fractions}\nuncertain "
+              f"yellow, ignored dark; T {masks.threshold:.2f} px")  # fmt: skip
+        _show_amplitude(axis_row[4], row.texture, masks.scored, "texture baseline")
+    _save_figure(figure, path)
+
+
+def _show_amplitude(axis: Axes, amplitude: torch.Tensor, kept: torch.Tensor, title: str) -> None:
+    """An (H, W) amplitude map in pixels on its own colour scale (0 to its 99th percentile over the kept pixels);
+    pixels not kept are left blank."""
+    scale = max(float(torch.quantile(amplitude[kept].flatten().float(), 0.99)), 1e-6)
+    _show(axis, torch.where(kept, amplitude, torch.nan), f"{title}\n(p99 {scale:.3g} px)", cmap="magma", vmin=0,
+          vmax=scale)  # fmt: skip
+
+
+def clip_figures(evaluation: MotionEvaluation, folder: Path) -> list[Path]:
+    """clip_figure for every real clip of the evaluation, as folder/<clip file stem>.png; returns the paths."""
+    by_clip: dict[str, list[ClipFigureRow]] = {}
+    for row in evaluation.clip_rows:
+        by_clip.setdefault(row.source, []).append(row)
+    if by_clip:
+        folder.mkdir(parents=True, exist_ok=True)
+    paths, stems = [], Counter()
+    for source, rows in by_clip.items():
+        stem = Path(source).stem
+        stems[stem] += 1  # clips of one name in different folders: name-2.png, ...
+        paths.append(folder / (f"{stem}.png" if stems[stem] == 1 else f"{stem}-{stems[stem]}.png"))
+        clip_figure(rows, paths[-1])
+    return paths
+
+
 def render_figure(evaluation: RenderEvaluation, path: Path, error_scale: float = 0.25) -> None:
     """Per figure case, two rows: the real frame and each method's frame (with its PSNR); the flow magnitude and
     each method's absolute error (mean over channels, 0..error_scale)."""
@@ -136,15 +221,19 @@ def render_figure(evaluation: RenderEvaluation, path: Path, error_scale: float =
 
 
 def write_evaluation(evaluation: MotionEvaluation | RenderEvaluation, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write report.json and figure.png under out_dir (created); returns their paths."""
+    """Write report.json and figure.png under out_dir (created), and for a motion evaluation of real clips one figure
+    per clip under out_dir/clips (listed in the report's "clip_figures"); returns the report's and figure's paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report_path, figure_path = out / REPORT_NAME, out / FIGURE_NAME
-    write_json_atomic(report_path, _plain(evaluation.report))
     if isinstance(evaluation, MotionEvaluation):
         motion_figure(evaluation, figure_path)
+        figures = clip_figures(evaluation, out / CLIP_FIGURES)
+        if figures:
+            evaluation.report["clip_figures"] = [path.relative_to(out).as_posix() for path in figures]
     else:
         render_figure(evaluation, figure_path)
+    write_json_atomic(report_path, _plain(evaluation.report))
     return report_path, figure_path
 
 
