@@ -91,7 +91,7 @@ def main() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from gradio_client import Client, handle_file
 
-    from gid_pipeline.video import probe_video
+    from gid_pipeline.media.video import probe_video
 
     app = load_app()
     checkpoint = app.resolve_checkpoint(args.checkpoint)

@@ -1,6 +1,6 @@
 """Optical flow throughput and accuracy at 256x160, 2 threads.
 
-Speed: reference -> frame t pairs per second of gid_pipeline.flow.estimate_flow on tree.avi (frames 0-53,
+Speed: reference -> frame t pairs per second of gid_pipeline.motion.flow.estimate_flow on tree.avi (frames 0-53,
 resized to 256x160), for DIS and TV-L1, with and without the forward-backward reliability mask (which computes
 a backward flow per pair too), plus the cost of camera-motion removal and the OpenCV threading choices.
 Accuracy: mean end-point error (px, 16 px border excluded) on a synthetic clip with a known, spatially varying
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import torch
 
-from gid_pipeline.flow import create_estimator, estimate_flow, remove_camera_motion
+from gid_pipeline.motion.flow import create_estimator, estimate_flow, remove_camera_motion
 
 WIDTH, HEIGHT = 256, 160
 TREE = Path(__file__).parents[1] / "tests" / "data" / "tree.avi"
@@ -275,7 +275,7 @@ def main() -> None:
 
     width = max(len(name) for name, _ in rows)
     load = ", ".join(f"{x:.1f}" for x in report["load_average_at_start"])
-    print(f"gid_pipeline.flow benchmark, {WIDTH}x{HEIGHT}, OpenCV {cv2.__version__}, 2 threads, load {load}")
+    print(f"gid_pipeline.motion.flow benchmark, {WIDTH}x{HEIGHT}, OpenCV {cv2.__version__}, 2 threads, load {load}")
     for name, value in rows:
         print(f"{name:<{width}}  {value}")
     RESULTS.mkdir(exist_ok=True)

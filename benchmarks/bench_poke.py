@@ -31,8 +31,9 @@ from pathlib import Path
 
 import torch
 
-from gid_pipeline.clip_motion import clip_motion
-from gid_pipeline.dynamics import (
+from gid_pipeline.media.video import read_video
+from gid_pipeline.motion.clip import clip_motion
+from gid_pipeline.motion.dynamics import (
     STILL_PIXELS,
     DynamicsParams,
     ModalBasis,
@@ -41,7 +42,6 @@ from gid_pipeline.dynamics import (
     modal_coordinates,
     modal_displacements,
 )
-from gid_pipeline.video import read_video
 
 CLIP = Path(__file__).parent.parent / "tests" / "data" / "tree.avi"
 RESULTS = Path(__file__).parent / "results"

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from gid_pipeline.data import SCENE_TYPES, generate_scene
+from gid_pipeline.procedural import SCENE_TYPES, generate_scene
 
 RESULTS = Path(__file__).parent / "results" / "bench_procedural.json"
 

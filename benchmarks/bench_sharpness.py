@@ -20,7 +20,7 @@ import torch
 
 from gid_pipeline.evaluation.metrics import psnr
 from gid_pipeline.evaluation.rendering import RenderCase, clip_render_case, procedural_render_cases
-from gid_pipeline.rendering import DEFAULT_SHARPNESS, render_frames, softmax_metric
+from gid_pipeline.rendering.loop import DEFAULT_SHARPNESS, render_frames, softmax_metric
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,6 +1,6 @@
 """Splatting throughput: frames per second for 150 frames, 3 channels, softmax mode, 2 threads.
 
-Compares gid_pipeline.splatting.splat (adjoint of grid_sample, chunked) with a straightforward scatter-add
+Compares gid_pipeline.rendering.splatting.splat (adjoint of grid_sample, chunked) with a straightforward scatter-add
 implementation in the same run. Each (method, size) runs in its own process so that its peak memory (max RSS) is
 its own. Run: python benchmarks/bench_splatting.py [--frames 150] [--repeats 3] [--quick]
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from gid_pipeline.splatting import splat
+from gid_pipeline.rendering.splatting import splat
 
 SIZES = ((256, 160), (512, 320), (1280, 720))
 RESULTS = Path(__file__).parent / "results"

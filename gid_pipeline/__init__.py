@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .errors import GIDInputError
 
 if TYPE_CHECKING:
-    from .export import export_to_gif, export_to_mp4, export_to_video, export_to_webm
+    from .media.export import export_to_gif, export_to_mp4, export_to_video, export_to_webm
     from .pipeline_gid import GIDPipeline, GIDPipelineOutput
 
 __version__ = "0.1.0"
@@ -24,10 +24,10 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "gid-de
 _LAZY = {
     "GIDPipeline": "pipeline_gid",
     "GIDPipelineOutput": "pipeline_gid",
-    "export_to_gif": "export",
-    "export_to_mp4": "export",
-    "export_to_video": "export",
-    "export_to_webm": "export",
+    "export_to_gif": "media.export",
+    "export_to_mp4": "media.export",
+    "export_to_video": "media.export",
+    "export_to_webm": "media.export",
 }
 
 __all__ = [

@@ -37,13 +37,13 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
-from .clip_motion import ClipMotion, clip_motion
 from .errors import GIDInputError
-from .motion_controls import amplitude_map, apply_controls
-from .spectral import DEFAULT_NUM_FREQUENCIES
-from .spectral_volume import SpectralVolume
-from .video import VideoWriter, frames_at_rate, probe_video, read_image, read_video, repeat_video
-from .visualize import heatmap_overlay, with_scale_bar
+from .media.video import VideoWriter, frames_at_rate, probe_video, read_image, read_video, repeat_video
+from .media.visualize import heatmap_overlay, with_scale_bar
+from .motion.clip import ClipMotion, clip_motion
+from .spectral.controls import amplitude_map, apply_controls
+from .spectral.transform import DEFAULT_NUM_FREQUENCIES
+from .spectral.volume import SpectralVolume
 
 # ------------------------------------------------------------------------------------------------ limits
 # Every number a request can set is bounded here; the UI's sliders use the same bounds and the functions below
@@ -383,7 +383,7 @@ class MotionEngine:
         """The GIDPipeline on self.device, loaded on the first call (hub.load_pipeline: a folder or a Hub repo id)."""
         with self._load_lock:
             if self._pipeline is None:
-                from .hub import load_pipeline  # imported on first use: the app starts without loading diffusers
+                from .deploy.hub import load_pipeline  # imported on first use: the app starts without loading diffusers
 
                 pipe = load_pipeline(self.checkpoint)
                 pipe.set_progress_bar_config(desc="denoise", leave=False)

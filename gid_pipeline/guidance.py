@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 
 from .errors import GIDInputError
-from .spectral import spectrum_to_motion
+from .spectral.transform import spectrum_to_motion
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 # The paper's guidance weight w = 1.75 in (1 + w) eps_c - w eps_u, i.e. diffusers' scale s = 1 + w.

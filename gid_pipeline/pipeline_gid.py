@@ -32,7 +32,6 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
-from .dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
 from .errors import GIDInputError
 from .guidance import (
     PAPER_GUIDANCE_SCALE,
@@ -45,18 +44,19 @@ from .guidance import (
     self_guided_epsilon,
     to_epsilon,
 )
+from .media.video import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, read_image
 from .models.frequency_unet import FrequencyUNet
 from .models.image_encoder import EfficientNetLiteEncoder
 from .models.pooling_autoencoder import PoolingSpectralAutoencoder
 from .models.renderer import SplatRenderer
 from .models.spectral_vae import decode_latents, vae_downsampling
-from .motion_controls import FrequencyBand, Mask, apply_controls
-from .motion_mask import MaskInput, to_motion_mask
-from .rendering import fit_spectrum_to_image, image_to_tensor
-from .rendering import iter_loop_frames as stream_loop
-from .spectral import SpectralNormalizer, resize_spectrum
-from .spectral_volume import SpectralVolume
-from .video import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, read_image
+from .motion.dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
+from .motion.mask import MaskInput, to_motion_mask
+from .rendering.loop import fit_spectrum_to_image, image_to_tensor
+from .rendering.loop import iter_loop_frames as stream_loop
+from .spectral.controls import FrequencyBand, Mask, apply_controls
+from .spectral.transform import SpectralNormalizer, resize_spectrum
+from .spectral.volume import SpectralVolume
 
 # The resolution the paper's (and our default) model is trained at, (height, width).
 NATIVE_SIZE = (160, 256)
@@ -480,7 +480,7 @@ class GIDPipeline(DiffusionPipeline):
             num_frames: frames of one loop period (at least 2 (K - 1)); the loop lasts num_frames / fps seconds.
             fps: frame rate the loop is meant to be played at (recorded in the spectral volumes).
             motion_scale: multiplies every displacement (0 gives a still video).
-            motion_mask: where the photo should move (gid_pipeline.motion_mask): a mask image (white moves, black
+            motion_mask: where the photo should move (gid_pipeline.motion.mask): a mask image (white moves, black
                 stays still, grey or transparent unknown), an (H, W) array or tensor in [0, 1], or one per image; any
                 size with the photo's aspect ratio. Needs a U-Net trained with masks; the model decides how what is
                 painted moves.

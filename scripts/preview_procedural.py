@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import torch
 
-from gid_pipeline.data import SCENE_TYPES, generate_scene
-from gid_pipeline.spectral import amplitude
-from gid_pipeline.video import write_video
+from gid_pipeline.media.video import write_video
+from gid_pipeline.procedural import SCENE_TYPES, generate_scene
+from gid_pipeline.spectral.transform import amplitude
 
 
 def amplitude_map(spectrum: torch.Tensor, maximum: float) -> np.ndarray:

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gid_pipeline.data.texture_bank import TextureBank
+from gid_pipeline.procedural.texture_bank import TextureBank
 
 
 def tile(image: np.ndarray, size: int, text: str) -> np.ndarray:

@@ -24,8 +24,8 @@ from test_pipeline import get_dummy_components
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline
 from gid_pipeline import app_logic as logic
 from gid_pipeline.guidance import PAPER_GUIDANCE_SCALE
-from gid_pipeline.spectral_volume import SpectralVolume
-from gid_pipeline.video import probe_video, read_image, read_video, write_video
+from gid_pipeline.media.video import probe_video, read_image, read_video, write_video
+from gid_pipeline.spectral.volume import SpectralVolume
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls from tests
 gradio_client = pytest.importorskip("gradio_client")

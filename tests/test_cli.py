@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from gid_pipeline.cli import main
-from gid_pipeline.spectral_volume import SpectralVolume
-from gid_pipeline.video import probe_video, read_video, write_video
+from gid_pipeline.media.video import probe_video, read_video, write_video
+from gid_pipeline.spectral.volume import SpectralVolume
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +134,7 @@ def test_render_bad_spectra(tmp_path, capsys):
     from safetensors.torch import save_file
 
     save_file({"spectrum": nan}, str(tmp_path / "inf.safetensors"),
-              {"format": "gid_pipeline.spectral_volume", "num_frames": "30", "fps": "30"})
+              {"format": "gid_pipeline.spectral.volume", "num_frames": "30", "fps": "30"})
     assert main(["render", str(tmp_path / "img.png"), "--spectrum", str(tmp_path / "inf.safetensors"),
                  "-o", str(tmp_path / "o.mp4")]) == 2
     assert "NaN or infinite" in capsys.readouterr().err

@@ -12,7 +12,6 @@ from torch.utils.data import DataLoader
 from gid_pipeline.data.augment import Augment, crop_resize, hflip, photometric
 from gid_pipeline.data.builder import SampleConfig, prepare_procedural_dataset
 from gid_pipeline.data.dataset import SpectralMapDataset, SpectralShardDataset, collate
-from gid_pipeline.data.procedural import generate_scene
 from gid_pipeline.data.shards import (
     compute_normalization,
     decode_spectrum,
@@ -22,9 +21,10 @@ from gid_pipeline.data.shards import (
     open_dataset,
 )
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.rendering import image_to_tensor, render_loop
-from gid_pipeline.spectral import SpectralNormalizer
-from gid_pipeline.spectral_volume import SpectralVolume
+from gid_pipeline.procedural.scenes import generate_scene
+from gid_pipeline.rendering.loop import image_to_tensor, render_loop
+from gid_pipeline.spectral.transform import SpectralNormalizer
+from gid_pipeline.spectral.volume import SpectralVolume
 
 SMALL = SampleConfig(size=(64, 48), num_frames=20, fps=30.0, num_frequencies=4)
 

@@ -6,7 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gid_pipeline.dynamics import (
+from gid_pipeline.errors import GIDInputError
+from gid_pipeline.media.video import read_video
+from gid_pipeline.motion.dynamics import (
     STILL_PIXELS,
     DynamicsParams,
     ModalBasis,
@@ -18,11 +20,9 @@ from gid_pipeline.dynamics import (
     render_poke,
     soft_limit,
 )
-from gid_pipeline.errors import GIDInputError
-from gid_pipeline.flow import estimate_flow
-from gid_pipeline.spectral import complex_to_channels, motion_to_spectrum, resize_spectrum
-from gid_pipeline.spectral_volume import SpectralVolume
-from gid_pipeline.video import read_video
+from gid_pipeline.motion.flow import estimate_flow
+from gid_pipeline.spectral.transform import complex_to_channels, motion_to_spectrum, resize_spectrum
+from gid_pipeline.spectral.volume import SpectralVolume
 
 HEIGHT, WIDTH = 32, 40
 BLOCK = (slice(8, 24), slice(10, 30))  # rows, columns of the part of the synthetic scene that moves

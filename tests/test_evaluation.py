@@ -15,7 +15,6 @@ from hypothesis.extra.numpy import arrays
 
 from gid_pipeline.cli import main
 from gid_pipeline.data.builder import SampleConfig, prepare_procedural_dataset
-from gid_pipeline.data.procedural import generate_scene
 from gid_pipeline.errors import GIDInputError
 from gid_pipeline.evaluation import (
     MeanSpectrum,
@@ -45,9 +44,10 @@ from gid_pipeline.evaluation.metrics import MOVING_MIN_PX, MOVING_RELATIVE
 from gid_pipeline.evaluation.motion import mean_magnitudes
 from gid_pipeline.models import SplatRenderer
 from gid_pipeline.models.render_losses import ssim
-from gid_pipeline.rendering import render_frames
-from gid_pipeline.spectral import amplitude, motion_to_spectrum
-from gid_pipeline.spectral_volume import SpectralVolume
+from gid_pipeline.procedural.scenes import generate_scene
+from gid_pipeline.rendering.loop import render_frames
+from gid_pipeline.spectral.transform import amplitude, motion_to_spectrum
+from gid_pipeline.spectral.volume import SpectralVolume
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from gid_pipeline.clip_motion import clip_motion
 from gid_pipeline.errors import GIDInputError
 from gid_pipeline.evaluation import (
     BAND_EDGES_HZ,
@@ -34,7 +33,8 @@ from gid_pipeline.evaluation import (
 from gid_pipeline.evaluation.clips import clip_num_frequencies, window_masks, window_starts
 from gid_pipeline.evaluation.masks import MOVING_GREY_STD, grey_change
 from gid_pipeline.evaluation.metrics import BAND_FLOOR_PX, band_indices
-from gid_pipeline.spectral_volume import SpectralVolume
+from gid_pipeline.motion.clip import clip_motion
+from gid_pipeline.spectral.volume import SpectralVolume
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gid_pipeline import GIDInputError, export_to_gif, export_to_mp4, export_to_video, export_to_webm
-from gid_pipeline.video import probe_video, read_video
+from gid_pipeline.media.video import probe_video, read_video
 
 NUM_FRAMES, HEIGHT, WIDTH = 6, 32, 48
 

@@ -1,4 +1,4 @@
-"""Tests for gid_pipeline.flow: accuracy on synthetic motion with known ground truth, stabilisation,
+"""Tests for gid_pipeline.motion.flow: accuracy on synthetic motion with known ground truth, stabilisation,
 forward-backward reliability, input validation, and a sanity check on the real tree clip."""
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.flow import FlowResult, estimate_flow, forward_backward_consistency, remove_camera_motion
+from gid_pipeline.motion.flow import FlowResult, estimate_flow, forward_backward_consistency, remove_camera_motion
 
 H, W = 96, 128
 MARGIN = 12  # px left out at the borders, where content enters or leaves the frame

@@ -20,7 +20,7 @@ from gid_pipeline.guidance import (
     self_guided_epsilon,
     to_epsilon,
 )
-from gid_pipeline.spectral import motion_to_spectrum, spectrum_to_motion
+from gid_pipeline.spectral.transform import motion_to_spectrum, spectrum_to_motion
 from gid_pipeline.training.train_unet import make_noise_scheduler
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -20,11 +20,11 @@ from test_pipeline import NUM_FRAMES, get_dummy_components, get_dummy_inputs
 
 from gid_pipeline import GIDInputError, GIDPipeline
 from gid_pipeline.cli import main
-from gid_pipeline.hub import build_pipeline, load_pipeline, publish
-from gid_pipeline.spectral import SpectralNormalizer
-from gid_pipeline.spectral_volume import SpectralVolume
+from gid_pipeline.deploy.hub import build_pipeline, load_pipeline, publish
+from gid_pipeline.media.video import probe_video
+from gid_pipeline.spectral.transform import SpectralNormalizer
+from gid_pipeline.spectral.volume import SpectralVolume
 from gid_pipeline.training.train_unet import make_noise_scheduler
-from gid_pipeline.video import probe_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.motion_controls import amplitude_map, apply_controls, band_limited, masked, retime, scaled
-from gid_pipeline.rendering import render_loop
-from gid_pipeline.spectral import spectrum_to_motion
-from gid_pipeline.spectral_volume import SpectralVolume
+from gid_pipeline.rendering.loop import render_loop
+from gid_pipeline.spectral.controls import amplitude_map, apply_controls, band_limited, masked, retime, scaled
+from gid_pipeline.spectral.transform import spectrum_to_motion
+from gid_pipeline.spectral.volume import SpectralVolume
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

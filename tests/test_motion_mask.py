@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from gid_pipeline import GIDInputError
-from gid_pipeline.data import generate_scene
 from gid_pipeline.data.motion_masks import (
     MASK_STYLES,
     moving_region,
@@ -16,7 +15,8 @@ from gid_pipeline.data.motion_masks import (
     random_motion_masks,
     rough_region,
 )
-from gid_pipeline.motion_mask import to_motion_mask
+from gid_pipeline.motion.mask import to_motion_mask
+from gid_pipeline.procedural import generate_scene
 
 
 def _painted(height: int = 40, width: int = 64) -> np.ndarray:

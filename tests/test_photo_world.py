@@ -14,12 +14,12 @@ import torch
 from test_procedural import H, K, T, W, _largest_motion_frames, _textured_interior
 from test_texture_bank import CROPS, PACKAGES, source_root  # noqa: F401 (source_root is a fixture)
 
-from gid_pipeline.data import SCENE_TYPES, generate_scene
 from gid_pipeline.data.builder import photo_world
-from gid_pipeline.data.photo_world import PHOTO_SCENE_TYPES, WORLD_CYCLE, CameraGrade, PhotoWorld
-from gid_pipeline.data.texture_bank import MATERIALS, TextureBank, build_texture_bank
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.spectral import motion_to_spectrum, spectrum_to_motion
+from gid_pipeline.procedural import SCENE_TYPES, generate_scene
+from gid_pipeline.procedural.photo_world import PHOTO_SCENE_TYPES, WORLD_CYCLE, CameraGrade, PhotoWorld
+from gid_pipeline.procedural.texture_bank import MATERIALS, TextureBank, build_texture_bank
+from gid_pipeline.spectral.transform import motion_to_spectrum, spectrum_to_motion
 
 WORLD_TYPES = SCENE_TYPES + PHOTO_SCENE_TYPES
 

@@ -13,8 +13,8 @@ from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline, GIDPipe
 from gid_pipeline.models import FrequencyUNet, SplatRenderer, make_spectral_vae
 from gid_pipeline.models.spectral_vae import decode_latents
 from gid_pipeline.pipeline_gid import model_resolution, output_resolution
-from gid_pipeline.spectral import resize_spectrum, spectrum_to_motion
-from gid_pipeline.spectral_volume import SpectralVolume
+from gid_pipeline.spectral.transform import resize_spectrum, spectrum_to_motion
+from gid_pipeline.spectral.volume import SpectralVolume
 from gid_pipeline.training.train_unet import make_noise_scheduler
 
 NUM_FREQUENCIES = 4

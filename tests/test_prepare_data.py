@@ -18,11 +18,11 @@ from gid_pipeline.data.builder import (
     check_window,
     cover_size,
 )
-from gid_pipeline.data.procedural import generate_scene
 from gid_pipeline.data.shards import ShardWriter, iter_dataset, iter_shard, open_dataset
-from gid_pipeline.flow import estimate_flow
-from gid_pipeline.spectral import motion_to_spectrum
-from gid_pipeline.video import read_video, write_video
+from gid_pipeline.media.video import read_video, write_video
+from gid_pipeline.motion.flow import estimate_flow
+from gid_pipeline.procedural.scenes import generate_scene
+from gid_pipeline.spectral.transform import motion_to_spectrum
 
 # tree.avi at 15 fps: 68 frames, a hand enters at frame 54. Windows of 40 frames every 10: starts 0, 10, 20.
 TREE_ARGS = ["--frames", "40", "--fps", "15", "--stride", "10", "--size", "128x80", "--workers", "1"]

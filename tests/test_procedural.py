@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gid_pipeline.data import SCENE_TYPES, generate_scene, modal
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.spectral import motion_to_spectrum, spectrum_to_motion
+from gid_pipeline.procedural import SCENE_TYPES, generate_scene, modal
+from gid_pipeline.spectral.transform import motion_to_spectrum, spectrum_to_motion
 
 H, W, T, K = 160, 256, 150, 16
 
@@ -136,7 +136,7 @@ def test_bad_arguments_raise(kwargs):
 
 def test_flow_agrees_with_ground_truth(rendered):
     """DIS optical flow on the rendered frames finds the generator's displacement on textured moving areas."""
-    from gid_pipeline.flow import estimate_flow
+    from gid_pipeline.motion.flow import estimate_flow
 
     for s in rendered:
         frames = _largest_motion_frames(s.displacements, 3)

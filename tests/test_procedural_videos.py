@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 
 from gid_pipeline.cli import main
-from gid_pipeline.data.procedural import generate_scene
-from gid_pipeline.data.procedural_videos import ProceduralVideoConfig, video_path, write_procedural_videos
 from gid_pipeline.data.triples import VideoClips
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.video import probe_video, read_video
+from gid_pipeline.media.video import probe_video, read_video
+from gid_pipeline.procedural.scenes import generate_scene
+from gid_pipeline.procedural.videos import ProceduralVideoConfig, video_path, write_procedural_videos
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

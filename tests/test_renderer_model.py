@@ -13,8 +13,8 @@ from gid_pipeline.models.render_losses import (
     ssim,
 )
 from gid_pipeline.models.renderer import DEFAULT_SCALE_CHANNELS, SplatRenderer, resize_flow
-from gid_pipeline.rendering import render_frames
-from gid_pipeline.splatting import motion_metric
+from gid_pipeline.rendering.loop import render_frames
+from gid_pipeline.rendering.splatting import motion_metric
 
 HEIGHT, WIDTH = 40, 48
 TINY = {"scale_channels": (4, 8, 8), "initial_temperature": 2.0}

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.inpainting import pull_push_fill
 from gid_pipeline.models.renderer import SplatRenderer
-from gid_pipeline.rendering import (
+from gid_pipeline.rendering.fill import pull_push_fill
+from gid_pipeline.rendering.loop import (
     STILL_BLEND_PX,
     fit_spectrum_to_image,
     iter_loop_frames,
@@ -15,7 +15,7 @@ from gid_pipeline.rendering import (
     render_loop,
     softmax_metric,
 )
-from gid_pipeline.spectral import motion_to_spectrum, spectrum_to_motion
+from gid_pipeline.spectral.transform import motion_to_spectrum, spectrum_to_motion
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

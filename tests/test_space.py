@@ -16,7 +16,7 @@ from test_pipeline import get_dummy_components
 
 from gid_pipeline import GIDInputError, GIDPipeline
 from gid_pipeline.cli import main
-from gid_pipeline.space import build_space, load_manifest, plan_space
+from gid_pipeline.deploy.space import build_space, load_manifest, plan_space
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.spectral import (
+from gid_pipeline.spectral.transform import (
     SpectralNormalizer,
     amplitude,
     channels_to_complex,

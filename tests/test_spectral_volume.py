@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.spectral_volume import FORMAT_NAME, SpectralVolume
+from gid_pipeline.spectral.volume import FORMAT_NAME, SpectralVolume
 
 
 def test_save_load_round_trip(tmp_path):

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.splatting import SPLAT_MODES, motion_metric, splat
+from gid_pipeline.rendering.splatting import SPLAT_MODES, motion_metric, splat
 
 
 def reference_splat(values: torch.Tensor, flow: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

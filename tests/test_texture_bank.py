@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from gid_pipeline.cli import main
-from gid_pipeline.data.texture_bank import (
+from gid_pipeline.errors import GIDInputError
+from gid_pipeline.procedural.texture_bank import (
     FREE_LICENCES,
     INDEX_NAME,
     MATERIALS,
@@ -24,7 +25,6 @@ from gid_pipeline.data.texture_bank import (
     load_crop_list,
     parse_crop_list,
 )
-from gid_pipeline.errors import GIDInputError
 
 EXAMPLES = Path(__file__).parents[1] / "assets" / "examples"
 NATURE = "usr/share/backgrounds/mate/nature/"

@@ -17,12 +17,12 @@ from gid_pipeline.data.triples import (
     triple_batch,
 )
 from gid_pipeline.errors import GIDInputError
+from gid_pipeline.media.video import write_video
 from gid_pipeline.models.render_losses import render_loss
 from gid_pipeline.models.renderer import SplatRenderer
-from gid_pipeline.rendering import render_frames
+from gid_pipeline.rendering.loop import render_frames
 from gid_pipeline.training import read_losses
 from gid_pipeline.training.train_renderer import RendererTrainConfig, open_triples, train_renderer
-from gid_pipeline.video import write_video
 
 SIZE = (48, 32)
 TINY = {"scale_channels": (4, 8, 8)}

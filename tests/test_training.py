@@ -11,7 +11,7 @@ from gid_pipeline.cli import main
 from gid_pipeline.data import SampleConfig, prepare_procedural_dataset
 from gid_pipeline.errors import GIDInputError
 from gid_pipeline.models import FrequencyUNet, PoolingSpectralAutoencoder, load_spectral_autoencoder
-from gid_pipeline.spectral import SpectralNormalizer
+from gid_pipeline.spectral.transform import SpectralNormalizer
 from gid_pipeline.training import TrainConfig, read_losses, train_unet, train_vae
 from gid_pipeline.training.common import random_crops, random_slices
 

@@ -1,4 +1,4 @@
-"""gid_pipeline.video: round trips through the real encoders, resampling rules, images, every bad input."""
+"""gid_pipeline.media.video: round trips through the real encoders, resampling rules, images, every bad input."""
 
 import gc
 import struct
@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageCms
 
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.video import (
+from gid_pipeline.media.video import (
     MAX_IMAGE_PIXELS,
     MIN_IMAGE_SIDE,
     VideoWriter,

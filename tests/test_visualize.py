@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gid_pipeline import GIDInputError
-from gid_pipeline.visualize import INFERNO_STOPS, colormap, heatmap_overlay, with_scale_bar
+from gid_pipeline.media.visualize import INFERNO_STOPS, colormap, heatmap_overlay, with_scale_bar
 
 GREY = np.full((40, 60, 3), 100, np.uint8)
 

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import GIDInputError
-from ..spectral import DEFAULT_NUM_FREQUENCIES
+from ..spectral.transform import DEFAULT_NUM_FREQUENCIES
 from .arguments import non_negative_float, positive_float, positive_int, size
 
 
@@ -63,7 +63,7 @@ def _prepare_data(args: argparse.Namespace) -> None:
 def _procedural_videos(args: argparse.Namespace) -> None:
     import os
 
-    from ..data.procedural_videos import ProceduralVideoConfig, write_procedural_videos
+    from ..procedural.videos import ProceduralVideoConfig, write_procedural_videos
 
     config = ProceduralVideoConfig(args.size, args.frames, args.fps, args.crf)
     workers = args.workers or os.cpu_count() or 1
@@ -96,7 +96,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--texture-bank",
         type=Path,
         help="procedural: a gid texture-bank folder; scenes get photo textures, the photographic scene types and "
-        "camera realism (data.photo_world)",
+        "camera realism (procedural.photo_world)",
     )
     prepare.add_argument("--size", type=size, default=(256, 160), help="model resolution WIDTHxHEIGHT (256x160)")
     prepare.add_argument("--frames", type=positive_int, default=150, help="T, frames per window (150)")

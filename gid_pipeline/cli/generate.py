@@ -12,13 +12,13 @@ import torch
 
 from .. import DEFAULT_CHECKPOINT
 from ..guidance import PAPER_GUIDANCE_SCALE
-from ..video import read_image
+from ..media.video import read_image
 from .arguments import non_negative_float, pair, positive_float, positive_int, size, video_path
 from .motion import check_render_size, stream_to_video
 
 
 def _generate(args: argparse.Namespace) -> None:
-    from ..hub import load_pipeline
+    from ..deploy.hub import load_pipeline
     from ..pipeline_gid import DEFAULT_MAX_LONG_SIDE
 
     image = read_image(args.image)  # a missing, non-image, too small or too large file fails before any model loads
@@ -49,7 +49,7 @@ def _generate(args: argparse.Namespace) -> None:
 
 
 def _build_pipeline(args: argparse.Namespace) -> None:
-    from ..hub import build_pipeline, save_pipeline
+    from ..deploy.hub import build_pipeline, save_pipeline
 
     width, height = args.size
     pipe = build_pipeline(
@@ -63,7 +63,7 @@ def _build_pipeline(args: argparse.Namespace) -> None:
 
 
 def _publish(args: argparse.Namespace) -> None:
-    from ..hub import publish
+    from ..deploy.hub import publish
 
     folder, files, url = publish(args.checkpoint, args.repo_id, args.private, args.dry_run, args.out)
     sizes = {path: (folder / path).stat().st_size for path in files}

@@ -9,13 +9,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..clip_motion import clip_motion
-from ..dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
 from ..errors import GIDInputError
-from ..rendering import image_to_tensor, iter_loop_frames
-from ..spectral import DEFAULT_NUM_FREQUENCIES
-from ..spectral_volume import SpectralVolume
-from ..video import VideoWriter, read_image, read_video
+from ..media.video import VideoWriter, read_image, read_video
+from ..motion.clip import clip_motion
+from ..motion.dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
+from ..rendering.loop import image_to_tensor, iter_loop_frames
+from ..spectral.transform import DEFAULT_NUM_FREQUENCIES
+from ..spectral.volume import SpectralVolume
 from .arguments import non_negative_float, pair, positive_float, positive_int, size, taper, video_path
 
 # Rendering streams frames in chunks, so the limit is time, not memory: 4K at 150 frames takes minutes on a CPU.

@@ -6,7 +6,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from .. import space
+from ..deploy import space
 from ..errors import GIDInputError
 
 

@@ -10,7 +10,7 @@ from .arguments import positive_int
 
 def _texture_bank(args: argparse.Namespace) -> None:
     # Imported here: only this command needs the bank builder.
-    from ..data.texture_bank import build_texture_bank
+    from ..procedural.texture_bank import build_texture_bank
 
     summary = build_texture_bank(
         args.output, crop_list=args.crops, source_root=args.source_root, cache_dir=args.cache, max_side=args.max_side
@@ -25,7 +25,7 @@ def _texture_bank(args: argparse.Namespace) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add texture-bank to the ``gid`` subcommands."""
-    from ..data.texture_bank import DEFAULT_CROP_LIST, MAX_SIDE_PX
+    from ..procedural.texture_bank import DEFAULT_CROP_LIST, MAX_SIDE_PX
 
     bank = commands.add_parser(
         "texture-bank",

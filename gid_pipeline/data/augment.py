@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import GIDInputError
-from ..spectral import resize_spectrum
+from ..spectral.transform import resize_spectrum
 
 _LUMA = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)  # Rec. 601 weights of R, G, B in luma
 # Mirroring left-right flips the sign of the x.real and x.imag channels (channel order of spectral.CHANNELS).

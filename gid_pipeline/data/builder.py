@@ -8,7 +8,7 @@ the forward-backward check), and its spectral volume is spectral.motion_to_spect
 definition. Windows are dropped, with the reason recorded, when they fail a reliability filter (WindowFilters):
 a scene cut, camera motion, too much or no motion, or inconsistent flow.
 
-Procedural scenes: data.procedural.generate_scene for seeds seed_offset .. seed_offset + N - 1, exact motion.
+Procedural scenes: procedural.generate_scene for seeds seed_offset .. seed_offset + N - 1, exact motion.
 
 Both run over worker processes (each OpenCV / torch single-threaded), write the format of data/shards.py and are
 resumable: work is tracked per item (window or seed); an item counts as done once its sample sits in a shard that
@@ -40,7 +40,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
-from ..flow import (
+from ..media.video import VIDEO_SUFFIXES, frames_at_rate, probe_video, read_video
+from ..motion.flow import (
     METHODS,
     STABILIZE_MODES,
     create_estimator,
@@ -48,10 +49,9 @@ from ..flow import (
     forward_backward_consistency,
     remove_camera_motion,
 )
-from ..spectral import DEFAULT_NUM_FREQUENCIES, DEFAULT_PERCENTILE, SpectralNormalizer, motion_to_spectrum
-from ..video import VIDEO_SUFFIXES, frames_at_rate, probe_video, read_video
-from .photo_world import PhotoWorld
-from .procedural import generate_scene
+from ..procedural.photo_world import PhotoWorld
+from ..procedural.scenes import generate_scene
+from ..spectral.transform import DEFAULT_NUM_FREQUENCIES, DEFAULT_PERCENTILE, SpectralNormalizer, motion_to_spectrum
 from .shards import (
     CARD_NAME,
     DEFAULT_SAMPLES_PER_SHARD,
@@ -355,7 +355,7 @@ class _ProceduralTask:
 @functools.lru_cache(maxsize=2)
 def photo_world(texture_bank: str) -> PhotoWorld:
     """The photographic world of a texture bank folder, loaded once per process."""
-    from .texture_bank import TextureBank
+    from ..procedural.texture_bank import TextureBank
 
     return PhotoWorld(TextureBank.load(texture_bank))
 
@@ -853,7 +853,7 @@ def prepare_procedural_dataset(
 ) -> BuildSummary:
     """Build (or resume, or extend with more seeds) a dataset of procedural scenes, seeds seed_offset ..
     seed_offset + num_samples - 1. Arguments as prepare_video_dataset; texture_bank: a ``gid texture-bank``
-    folder, which generates the scenes in the photographic world (data.photo_world) with its textures."""
+    folder, which generates the scenes in the photographic world (procedural.photo_world) with its textures."""
     workers = _check_common(workers, samples_per_shard)
     config = config or SampleConfig()
     if num_samples < 1 or seed_offset < 0:

@@ -33,7 +33,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from ..errors import GIDInputError
-from ..spectral import DEFAULT_PERCENTILE, SpectralNormalizer
+from ..spectral.transform import DEFAULT_PERCENTILE, SpectralNormalizer
 from .augment import Augment
 from .feature_cache import FeatureCache, open_feature_cache
 from .shards import (

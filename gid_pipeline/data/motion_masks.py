@@ -1,4 +1,4 @@
-"""The rough motion masks training shows the model (the format: gid_pipeline.motion_mask).
+"""The rough motion masks training shows the model (the format: gid_pipeline.motion.mask).
 
 Training draws masks from the true moving region of each sample (``random_motion_mask``): often none at all, and
 otherwise the region exact, eroded, dilated, partial (a few boxes of it) or as scribbles, because people paint

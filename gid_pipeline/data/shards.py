@@ -43,10 +43,10 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 from ..errors import GIDInputError
-from ..spectral import CHANNELS, DEFAULT_PERCENTILE, SpectralNormalizer
-from ..spectral_volume import FORMAT_NAME as SPECTRUM_FORMAT_NAME
-from ..spectral_volume import FORMAT_VERSION as SPECTRUM_FORMAT_VERSION
-from ..spectral_volume import TENSOR_NAME
+from ..spectral.transform import CHANNELS, DEFAULT_PERCENTILE, SpectralNormalizer
+from ..spectral.volume import FORMAT_NAME as SPECTRUM_FORMAT_NAME
+from ..spectral.volume import FORMAT_VERSION as SPECTRUM_FORMAT_VERSION
+from ..spectral.volume import TENSOR_NAME
 
 FORMAT_NAME = "gid_pipeline.spectral_webdataset"
 FORMAT_VERSION = 1

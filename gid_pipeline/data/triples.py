@@ -33,11 +33,11 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import GIDInputError
-from ..flow import estimate_flow
-from ..splatting import motion_metric
-from ..video import frames_at_rate, probe_video, read_video
+from ..media.video import frames_at_rate, probe_video, read_video
+from ..motion.flow import estimate_flow
+from ..procedural.scenes import DEFAULT_SIZE, generate_scene
+from ..rendering.splatting import motion_metric
 from .builder import centre_crop, cover_size, find_videos
-from .procedural import DEFAULT_SIZE, generate_scene
 
 # Procedural clips: 30 frames at 6 fps span the model's 5-second period (module docstring).
 CLIP_FRAMES, CLIP_FPS = 30, 6.0

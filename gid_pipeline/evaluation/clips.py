@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..clip_motion import ClipMotion, clip_motion
 from ..data.builder import centre_crop, cover_size
 from ..errors import GIDInputError
-from ..video import probe_video, read_video
+from ..media.video import probe_video, read_video
+from ..motion.clip import ClipMotion, clip_motion
 from .ignore import Box, ignore_mask
 from .masks import MotionMasks, clip_masks, grey_change, noise_amplitude, texture
 from .metrics import motion_amplitude

@@ -39,7 +39,7 @@ import torch
 
 from ..errors import GIDInputError
 from ..models.render_losses import ssim
-from ..spectral import amplitude
+from ..spectral.transform import amplitude
 
 MOVING_MIN_PX = 0.1
 MOVING_RELATIVE = 0.25

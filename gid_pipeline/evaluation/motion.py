@@ -33,9 +33,9 @@ from tqdm.auto import tqdm
 
 from ..data.shards import SPECTRUM_EXT, decode_sample, decode_spectrum, index_shard, open_dataset, read_members
 from ..errors import GIDInputError
-from ..rendering import fit_spectrum_to_image
-from ..spectral import amplitude
-from ..spectral_volume import SpectralVolume
+from ..rendering.loop import fit_spectrum_to_image
+from ..spectral.transform import amplitude
+from ..spectral.volume import SpectralVolume
 from .masks import (
     GREY_BLUR_PX,
     LUMA,

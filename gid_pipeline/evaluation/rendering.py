@@ -1,7 +1,7 @@
 """How good is a renderer? Frame t rendered from frame 0 with known motion, against the real frame t.
 
 Cases: a real clip (flow from frame 0 to every frame by flow.estimate_flow) and held-out procedural scenes
-(data.procedural.generate_scene with render_frames=True: exact displacements and exactly rendered frames). Every
+(procedural.generate_scene with render_frames=True: exact displacements and exactly rendered frames). Every
 method gets the same image, displacements F_t (pixels, frame 0 -> t) and splatting metric W(p) = mean_t |F_t(p)|
 over the whole motion (pixels):
 
@@ -29,14 +29,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.builder import centre_crop, cover_size
-from ..data.procedural import generate_scene
 from ..data.triples import HELD_OUT_SEED
 from ..errors import GIDInputError
-from ..flow import estimate_flow
+from ..media.video import probe_video, read_video
 from ..models.renderer import SplatRenderer
-from ..rendering import render_frames, softmax_metric
-from ..splatting import motion_metric
-from ..video import probe_video, read_video
+from ..motion.flow import estimate_flow
+from ..procedural.scenes import generate_scene
+from ..rendering.loop import render_frames, softmax_metric
+from ..rendering.splatting import motion_metric
 from .metrics import mean_std, psnr, ssim_per_image
 from .motion import DEFAULT_SIZE
 

@@ -33,7 +33,7 @@ from diffusers.utils import BaseOutput
 from torch import nn
 
 from ..errors import GIDInputError
-from ..spectral import SpectralNormalizer
+from ..spectral.transform import SpectralNormalizer
 
 # Channels of the motion-mask condition: the fraction of each pixel painted "moves", and painted "stays still".
 MASK_CHANNELS = 2

@@ -21,8 +21,8 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 from ..errors import GIDInputError
-from ..inpainting import pull_push_fill
-from ..splatting import splat
+from ..rendering.fill import pull_push_fill
+from ..rendering.splatting import splat
 
 # Four scales (full to 1/8): the 1/8 level sees far enough to fill disocclusions, and the full-resolution levels,
 # where most of the cost is, stay narrow (benchmarks/bench_renderer.py: 150 frames at 256x160 and 512x320 within

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from ..data import Augment, SpectralShardDataset, collate
 from ..errors import GIDInputError
-from ..spectral import SpectralNormalizer
+from ..spectral.transform import SpectralNormalizer
 
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 PREDICTION_TYPES = ("epsilon", "v_prediction")

@@ -25,12 +25,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..data.procedural import DEFAULT_SIZE
 from ..data.triples import CLIP_FPS, CLIP_FRAMES, ShardedSource, TripleStream, make_loader, open_clip_sources
 from ..errors import GIDInputError
 from ..models.render_losses import VGGPerceptual, log_mse, render_loss_terms
 from ..models.renderer import SplatRenderer
-from ..rendering import render_frames
+from ..procedural.scenes import DEFAULT_SIZE
+from ..rendering.loop import render_frames
 from .common import (
     LossLog,
     TrainConfig,

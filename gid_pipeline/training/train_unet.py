@@ -19,7 +19,7 @@ from ..data.motion_masks import random_motion_masks
 from ..errors import GIDInputError
 from ..models import FrequencyUNet, denoising_loss, encode_spectrum, load_spectral_autoencoder, vae_downsampling
 from ..models.image_encoder import EfficientNetLiteEncoder, load_image_encoder
-from ..spectral import SpectralNormalizer
+from ..spectral.transform import SpectralNormalizer
 from .common import (
     NORMALIZATION_NAME,
     TrainConfig,

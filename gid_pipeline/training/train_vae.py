@@ -19,7 +19,7 @@ from ..models import (
     spectral_vae_loss,
     vae_downsampling,
 )
-from ..spectral import SpectralNormalizer
+from ..spectral.transform import SpectralNormalizer
 from .common import (
     TrainConfig,
     data_normalizer,

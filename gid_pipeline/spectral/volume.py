@@ -17,10 +17,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
-from .errors import GIDInputError
-from .spectral import CHANNELS, amplitude, frequencies_hz, resize_spectrum
+from ..errors import GIDInputError
+from .transform import CHANNELS, amplitude, frequencies_hz, resize_spectrum
 
-FORMAT_NAME = "gid_pipeline.spectral_volume"
+FORMAT_NAME = "gid_pipeline.spectral.volume"
 FORMAT_VERSION = "1"
 TENSOR_NAME = "spectrum"
 

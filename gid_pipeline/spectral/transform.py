@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
 
 CHANNELS = ("x.real", "y.real", "x.imag", "y.imag")
 DEFAULT_NUM_FREQUENCIES = 16

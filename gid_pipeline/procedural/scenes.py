@@ -16,7 +16,7 @@ every moving sprite with its own deformation (inverted by fixed-point iteration)
 in painter's order, so occlusions and disocclusions are right in every frame.
 
 Conventions: image uint8 (H, W, 3) RGB numpy; displacements float32 torch (T, 2, H, W) in pixels, channel 0 =
-x; spectrum float32 torch (K, 4, H, W) as in gid_pipeline.spectral.
+x; spectrum float32 torch (K, 4, H, W) as in gid_pipeline.spectral.transform.
 """
 
 from __future__ import annotations

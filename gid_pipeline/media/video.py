@@ -39,7 +39,7 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
 
 __all__ = [
     "MAX_CLIP_BYTES",

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
+from ..spectral.transform import DEFAULT_NUM_FREQUENCIES, fit_loop_spectrum
+from ..spectral.volume import SpectralVolume
 from .flow import estimate_flow, flow_jitter
-from .spectral import DEFAULT_NUM_FREQUENCIES, fit_loop_spectrum
-from .spectral_volume import SpectralVolume
 
 # A clip whose largest per-pixel motion amplitude stays below this many pixels has nothing to loop.
 MIN_MOTION_PIXELS = 0.05

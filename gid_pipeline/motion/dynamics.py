@@ -39,10 +39,10 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import GIDInputError
-from .rendering import fit_spectrum_to_image, loop_motion_magnitude, render_frames, softmax_metric
-from .spectral_volume import SpectralVolume
-from .splatting import DEFAULT_CHUNK_SIZE
+from ..errors import GIDInputError
+from ..rendering.loop import fit_spectrum_to_image, loop_motion_magnitude, render_frames, softmax_metric
+from ..rendering.splatting import DEFAULT_CHUNK_SIZE
+from ..spectral.volume import SpectralVolume
 
 # Damping ratio of every mode (amplitudes decay as exp(-xi w_k t), so faster modes settle sooner). On the tree
 # clip (slowest mode 0.28 Hz) an impulse swings the foliage to one side and back four times in 6.5 s, each swing

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import GIDInputError
-from .rendering import ASPECT_TOLERANCE
-from .spectral_volume import SpectralVolume
+from ..errors import GIDInputError
+from ..rendering.loop import ASPECT_TOLERANCE
+from .volume import SpectralVolume
 
 __all__ = ["amplitude_map", "apply_controls", "band_limited", "masked", "retime", "scaled"]
 

@@ -17,7 +17,7 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
 
 # A mask image's grey level (0-1) at or above which a pixel means "moves", at or below which "stays still".
 MOVES_LEVEL, STILL_LEVEL = 0.75, 0.25

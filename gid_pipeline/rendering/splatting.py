@@ -25,7 +25,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
 
 SplatMode = Literal["summation", "average", "linear", "softmax"]
 SPLAT_MODES: tuple[str, ...] = ("summation", "average", "linear", "softmax")

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
 
 # The "inferno" colour map sampled at 9 evenly spaced points (dark purple -> yellow, luminance rising throughout),
 # interpolated linearly in between: readable on a photo and in grey scale, and no plotting library needed.

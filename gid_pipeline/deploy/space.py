@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
 
 MANIFEST_NAME = "space.yaml"
 # Front-matter keys every Space of this project needs (https://huggingface.co/docs/hub/spaces-config-reference).

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .errors import GIDInputError
-from .inpainting import pull_push_fill
-from .spectral import resize_spectrum, spectrum_to_motion
+from ..errors import GIDInputError
+from ..spectral.transform import resize_spectrum, spectrum_to_motion
+from .fill import pull_push_fill
 from .splatting import DEFAULT_CHUNK_SIZE, SplatMode, motion_metric, splat
 
 if TYPE_CHECKING:  # the learned renderer pulls in diffusers; the pixel path and the CLI do not need it
-    from .models.renderer import SplatRenderer
+    from ..models.renderer import SplatRenderer
 
 # Softmax log-weight given to the fastest-moving pixels (99th percentile of W): they outweigh still ones by e^1.
 # Chosen by benchmarks/bench_sharpness.py: on held-out procedural scenes (exact motion) PSNR peaks at 1 (37.1 dB;

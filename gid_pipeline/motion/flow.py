@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
 
 Method = Literal["dis", "tvl1"]
 Stabilize = Literal["none", "median", "homography"]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import PIL.Image
 
-from .errors import GIDInputError
+from ..errors import GIDInputError
 from .video import VIDEO_SUFFIXES, write_video
 
 __all__ = ["export_to_gif", "export_to_mp4", "export_to_video", "export_to_webm"]

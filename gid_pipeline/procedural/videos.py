@@ -20,8 +20,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
-from ..video import write_video
-from .procedural import DEFAULT_SIZE, generate_scene
+from ..media.video import write_video
+from .scenes import DEFAULT_SIZE, generate_scene
 
 # Visually lossless H.264: the codec noise is small, but present as in any real clip.
 DEFAULT_CRF = 18

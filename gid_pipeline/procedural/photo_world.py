@@ -33,7 +33,7 @@ from . import modal
 from .textures import BeamStyle, Sprite, beam_sprite, blur_sprite, foliage_sprite, hsv, smoothstep
 
 if TYPE_CHECKING:
-    from .procedural import _Scene
+    from .scenes import _Scene
 
 PAINTED_SCENE_TYPES = ("meadow", "tree", "foliage", "flowers", "cloth")
 PHOTO_SCENE_TYPES = ("candle", "pendulum", "shadows", "water", "still")
@@ -414,7 +414,7 @@ def _still(sc: _Scene, world: PhotoWorld) -> None:
 
 
 def _own_mode(index: int, kind: str, origin: np.ndarray, chord: np.ndarray, order: int = 0, radius: float = 1.0):
-    from .procedural import _OwnMode
+    from .scenes import _OwnMode
 
     return _OwnMode(index, kind, order, (float(origin[0]), float(origin[1])), (float(chord[0]), float(chord[1])),
                     radius)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Deployment: pipeline folders and the Hugging Face Hub (hub), and the Space (space)."""
