@@ -45,6 +45,7 @@ from PIL import Image
 
 from .dynamics import DynamicsParams, ModalBasis, Poke, iter_poke_frames
 from .errors import GIDInputError
+from .rendering import image_to_tensor
 from .spectral_volume import SpectralVolume
 from .video import VideoWriter
 
@@ -349,8 +350,9 @@ def parse_interaction(data: Any, video_size: tuple[int, int]) -> Interaction:
 def interaction_frames(image: np.ndarray, basis: ModalBasis, interaction: Interaction) -> Iterator[torch.Tensor]:
     """The server's rendering of a recorded interaction (dynamics.iter_poke_frames: the full basis, softmax
     splatting), as (n, 3, H, W) float32 chunks in [0, 1] at FPS. image: (H, W, 3) uint8 of the basis's size."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
-    return iter_poke_frames(tensor, basis, interaction.pokes, interaction.num_frames, FPS, interaction.params)
+    return iter_poke_frames(
+        image_to_tensor(image), basis, interaction.pokes, interaction.num_frames, FPS, interaction.params
+    )
 
 
 def render_interaction_video(path: Path, image: np.ndarray, basis: ModalBasis, interaction: Interaction) -> Path:
