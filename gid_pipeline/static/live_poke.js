@@ -40,6 +40,7 @@ const LIVE_TEMPLATE = `
 
 const LIVE_CSS = `
 .gid-live { max-width: 768px; }
+.gid-live [hidden] { display: none !important; }
 .gid-live canvas { display: block; width: 100%; height: auto; touch-action: none; cursor: grab; border-radius: 4px; }
 .gid-live canvas:active { cursor: grabbing; }
 .gid-live-message { margin: 0.5em 0; }
