@@ -19,7 +19,8 @@ version 1:
   is one RGBA texture layer. A code c decodes to scale * sign(c) * (c / Q)^2, Q = 2^(bits-1) - 1: square-root
   companding, like the paper's adaptive normalisation, spends the levels on the many small coefficients. Mode
   shapes are in pixels of the photo at the live size;
-- ``controls``: the ranges of the browser's sliders, the same ones ``parse_interaction`` checks.
+- ``controls``: the ranges of the browser's sliders, the same ones ``parse_interaction`` checks;
+  ``record_seconds``: the longest video Record makes (the browser logs no push that begins later).
 
 A payload may instead be ``{"format": "gid-live-basis", "message": "..."}`` (``message_payload``): the browser
 shows the message in place of the canvas (a photo without motion, a basis over the budget).
@@ -73,7 +74,8 @@ SETTLE_SECONDS = 3.0
 MIN_FRAMES, MAX_FRAMES = 8, 300
 """Bounds of a recorded video's frames (app_logic's MIN_FRAMES and MAX_FRAMES)."""
 MAX_POKES = 1200
-"""Most pokes one recording may hold (the browser logs one per displayed frame at most: 20 s at 60 Hz)."""
+"""Most pokes one recording may hold (the browser logs at most one per displayed frame, and none after
+record_seconds: 10 s at 120 Hz)."""
 CONTROL_RANGES: dict[str, tuple[float, float]] = {
     "stiffness": (0.25, 4.0),
     "damping": (0.0, 0.95),
@@ -241,6 +243,7 @@ def live_payload(
             "max_displacement": params.max_displacement,
         },
         "controls": {name: list(bounds) for name, bounds in CONTROL_RANGES.items()},
+        "record_seconds": MAX_FRAMES / FPS,
         "bits": live.bits,
         "scales": live.scales.tolist(),
         "data": base64.b64encode(live.codes.astype(live.codes.dtype.newbyteorder("<")).tobytes()).decode("ascii"),

@@ -10,17 +10,18 @@
 //
 // Warping: the displacement D(p) = Re(sum_k Phi_k(p) q_k), soft-limited per pixel, moves the photo forward; each
 // output pixel samples the photo at p - D(p - D(p)), one fixed-point step towards the inverse of the forward warp
-// (exact where D is locally constant, and exactly the photo where nothing moves). WebGL2 does it in one fragment
-// shader over all modes; without WebGL2 a Canvas 2D path does the same arithmetic on the CPU.
+// (exact where D is locally constant, and exactly the photo where nothing moves). WebGL2 does it in two passes:
+// D summed over the modes on the basis's coarse grid, then the warp per canvas pixel with D upsampled; without
+// WebGL2 a Canvas 2D path does the same arithmetic on the CPU.
 //
-// Loaded by the app as the body of gr.HTML's js_on_load (its last line mounts it); a test page can load it as a
-// plain script and call mountLivePoke itself.
+// app.py hands this file to gr.HTML as its js_on_load, followed by a call to mountLivePokeInGradio; a test page
+// loads it as a plain script and calls mountLivePoke itself.
 
 const LIVE_FORMAT = "gid-live-basis";
 const LIVE_VERSION = 1;
 const LIVE_BUDGET_BYTES = 4_000_000; // live_poke.MAX_PAYLOAD_BYTES
 const STILL_PIXELS = 1e-3; // dynamics.STILL_PIXELS: below this the scene is at rest and drawing stops
-const MAX_SHADER_MODES = 32;
+const MAX_SHADER_MODES = 32; // uniform vec2 q[MODES] stays far below WebGL2's 224 fragment uniform vectors
 
 const LIVE_TEMPLATE = `
 <div class="gid-live">
@@ -65,13 +66,13 @@ function decodeBase64(text) {
  * page refuses (over the budget, unknown format), else the basis:
  * {width, height, gridWidth, gridHeight, modes, omegas, referenceCompliance, params, controls, imageUrl,
  *  shapes: Float32Array (modes, gridHeight, gridWidth, 4) in photo pixels, reach: Float64Array (modes) the
- *  largest |Phi_k| over the grid (px), bytes}.
+ *  largest |Phi_k| over the grid (px), bytes (of the payload), complianceKept, recordSeconds}.
  */
 function parseLiveBasis(text) {
   if (text.length > LIVE_BUDGET_BYTES) {
     const mb = (n) => (n / 1e6).toFixed(1);
     return { message: `The motion basis is ${mb(text.length)} MB, over the ${mb(LIVE_BUDGET_BYTES)} MB live budget: ` +
-                      "it was not loaded. Poke with the button below instead." };
+                      "it was not loaded. Use the Poke button instead." };
   }
   let payload;
   try {
@@ -107,7 +108,7 @@ function parseLiveBasis(text) {
     width: payload.image.width, height: payload.image.height, gridWidth: gw, gridHeight: gh, modes,
     omegas: Float64Array.from(payload.omegas), referenceCompliance: payload.reference_compliance,
     params: payload.params, controls: payload.controls, imageUrl: payload.image.url, shapes, reach,
-    bytes: text.length, compliance: payload.compliance_kept,
+    bytes: text.length, complianceKept: payload.compliance_kept, recordSeconds: payload.record_seconds,
   };
 }
 
@@ -573,9 +574,7 @@ function mountLivePoke(root, { trigger = () => {}, renderer = "auto" } = {}) {
     sim.advanceTo(t);
     t = sim.time; // an event older than the last frame acts when the simulation is (it cannot act earlier)
     const held = live.segment;
-    if (held && t > held.start) {
-      live.log.push({ x: held.x, y: held.y, dx: held.dx, dy: held.dy, start: held.start - live.origin, hold: t - held.start });
-    }
+    if (held && t > held.start) logPoke(held, t - held.start);
     live.segment = null;
     if (dx === 0 && dy === 0) {
       sim.clearForce();
@@ -583,6 +582,12 @@ function mountLivePoke(root, { trigger = () => {}, renderer = "auto" } = {}) {
       live.segment = { x: live.grab.x, y: live.grab.y, dx, dy, start: t };
       sim.setForce(live.grab.input(dx, dy));
     }
+  }
+
+  /** Log a push {x, y, dx, dy, start (simulation time)} held for hold seconds (0: an impulse), if it begins
+   * within the video Record can make (payload's record_seconds): later ones could not show in it. */
+  function logPoke({ x, y, dx, dy, start }, hold, log = live.log) {
+    if (start - live.origin < live.basis.recordSeconds) log.push({ x, y, dx, dy, start: start - live.origin, hold });
   }
 
   /** A new interaction starts a new log when the scene is at rest (else it continues what is still moving). */
@@ -727,7 +732,8 @@ function mountLivePoke(root, { trigger = () => {}, renderer = "auto" } = {}) {
     made.draw(live.sim.q, live.sim.limit);
     target.hidden = false;
     controls.hidden = false;
-    info.textContent = `${made.name} · ${basis.modes} modes · ${(basis.bytes / 1e6).toFixed(2)} MB`;
+    const kept = (100 * basis.complianceKept).toFixed(1);
+    info.textContent = `${made.name} · ${basis.modes} modes (${kept} % of the motion) · ${(basis.bytes / 1e6).toFixed(2)} MB`;
     say("Press, drag and let go: the photo follows, then sways and settles.");
     target.livePoke = controller;
   }
@@ -752,17 +758,14 @@ function mountLivePoke(root, { trigger = () => {}, renderer = "auto" } = {}) {
       const t = now();
       beginInteraction(t);
       live.sim.kick(live.sim.modalInput(x, y, dx, dy, true));
-      live.log.push({ x, y, dx, dy, start: live.sim.time - live.origin, hold: 0 });
+      logPoke({ x, y, dx, dy, start: live.sim.time }, 0);
       wake();
     },
 
     /** The recording sent to the server (live_poke.parse_interaction), or null when nothing was done yet. */
     recording() {
       const pokes = [...live.log];
-      if (live.segment) { // a drag still held: record it up to now
-        const s = live.segment;
-        pokes.push({ x: s.x, y: s.y, dx: s.dx, dy: s.dy, start: s.start - live.origin, hold: Math.max(now() - s.start, 0) });
-      }
+      if (live.segment) logPoke(live.segment, Math.max(now() - live.segment.start, 0), pokes); // a drag still held
       if (!pokes.length) return null;
       const { damping, stiffness } = live.sim;
       return { width: live.basis.width, height: live.basis.height, pokes, params: { damping, stiffness } };
