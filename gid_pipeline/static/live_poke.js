@@ -8,11 +8,11 @@
 // A drag from the pressed point p0 to p pushes with d = strength * (p - p0), soft-limited like the Python poke;
 // release sets the force to zero and the scene swings back.
 //
-// Warping: the displacement D(p) = Re(sum_k Phi_k(p) q_k), soft-limited per pixel, moves the photo forward; each
-// output pixel samples the photo at p - D(p - D(p)), one fixed-point step towards the inverse of the forward warp
-// (exact where D is locally constant, and exactly the photo where nothing moves). WebGL2 does it in two passes:
-// D summed over the modes on the basis's coarse grid, then the warp per canvas pixel with D upsampled; without
-// WebGL2 a Canvas 2D path does the same arithmetic on the CPU.
+// Warping: the displacement D(p) = Re(sum_k Phi_k(p) q_k), soft-limited, moves the photo forward; each output
+// pixel samples the photo at p - u(p), u(p) = D(p - D(p)) one fixed-point step towards the inverse of the forward
+// warp (exact where D is locally constant, and exactly the photo where nothing moves). Both D and u are smooth, so
+// they are computed on the basis's coarse grid and u is upsampled bilinearly per canvas pixel: WebGL2 does it in
+// three passes (D, u, the warp); without WebGL2 a Canvas 2D path does the same arithmetic on the CPU.
 //
 // app.py hands this file to gr.HTML as its js_on_load, followed by a call to mountLivePokeInGradio; a test page
 // loads it as a plain script and calls mountLivePoke itself.
@@ -291,34 +291,44 @@ void main() {
 }`;
 }
 
-// Pass 2, on the canvas: every pixel samples the photo at p - D(p - D(p)), D soft-limited after upsampling.
+// Pass 2, on the grid: where each grid point's pixel comes from, u = D(p - D(p)), D soft-limited as
+// dynamics.modal_displacements limits it (identity below limit / 2, where nearly all motion is).
+const INVERSE_SHADER = `#version 300 es
+precision highp float;
+uniform sampler2D field; // pass 1's D, read at grid points and between them (LINEAR)
+uniform vec2 size;       // photo (width, height), px
+uniform float limit;     // displacement limit, px
+out vec4 inverse;
+vec2 limited(vec2 d) {
+  float magnitude = length(d), knee = 0.5 * limit;
+  return magnitude > knee ? d * ((knee + knee * tanh((magnitude - knee) / knee)) / magnitude) : d;
+}
+void main() {
+  ivec2 cell = ivec2(gl_FragCoord.xy);
+  vec2 d = limited(texelFetch(field, cell, 0).xy);
+  if (d == vec2(0.0)) { inverse = vec4(0.0); return; } // still stays exactly still
+  vec2 p = gl_FragCoord.xy * size / vec2(textureSize(field, 0)); // the grid point, photo px from the top-left
+  inverse = vec4(limited(texture(field, (p - d) / size).xy), 0.0, 1.0);
+}`;
+
+// Pass 3, on the canvas: the photo sampled at p - u(p), u upsampled by LINEAR filtering (pixel centres aligned).
 const WARP_SHADER = `#version 300 es
 precision highp float;
 uniform sampler2D photo;
-uniform sampler2D field; // pass 1's D on the grid, upsampled here by LINEAR filtering
-uniform vec2 size;       // photo (width, height), px
-uniform float limit;     // displacement limit, px
+uniform sampler2D inverse; // pass 2's u
+uniform vec2 size;         // photo (width, height), px
 out vec4 color;
-
-// D at p (px from the top-left corner; pixel centres at +0.5), soft-limited as dynamics.modal_displacements does.
-vec2 displacement(vec2 p) {
-  vec2 d = texture(field, p / size).xy;
-  float magnitude = length(d), knee = 0.5 * limit;
-  if (magnitude > knee) d *= (knee + knee * tanh((magnitude - knee) / knee)) / magnitude;
-  return d;
-}
-
 void main() {
-  vec2 p = vec2(gl_FragCoord.x, size.y - gl_FragCoord.y);
-  vec2 u = displacement(p);
+  vec2 p = vec2(gl_FragCoord.x, size.y - gl_FragCoord.y); // px from the top-left; pixel centres at +0.5
+  vec2 u = texture(inverse, p / size).xy;
   if (u == vec2(0.0)) { color = texelFetch(photo, ivec2(p), 0); return; } // still: the photo's own pixel
-  color = texture(photo, (p - displacement(p - u)) / size);
+  color = texture(photo, (p - u) / size);
 }`;
 
 /**
- * Draws frames with WebGL2 in two passes (fieldShader on the grid into a half-float texture, then WARP_SHADER on
- * the canvas). Needs EXT_color_buffer_float to render into the half-float field; without it, null (the Canvas 2D
- * path takes over).
+ * Draws frames with WebGL2 in three passes: fieldShader and INVERSE_SHADER on the grid into half-float textures,
+ * then WARP_SHADER on the canvas. Needs EXT_color_buffer_float to render into half floats; without it, null (the
+ * Canvas 2D path takes over).
  */
 class WebGLRenderer {
   static create(canvas, basis, photo) {
@@ -334,6 +344,7 @@ class WebGLRenderer {
     gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
     gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
     this.fieldProgram = this.program(fieldShader(basis.modes));
+    this.inverseProgram = this.program(INVERSE_SHADER);
     this.warpProgram = this.program(WARP_SHADER);
 
     gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false); // row 0 of every texture is the photo's top row
@@ -342,23 +353,21 @@ class WebGLRenderer {
     this.texture(gl.TEXTURE1, gl.TEXTURE_2D_ARRAY, gl.NEAREST);
     gl.texImage3D(gl.TEXTURE_2D_ARRAY, 0, gl.RGBA16F, basis.gridWidth, basis.gridHeight, basis.modes, 0,
                   gl.RGBA, gl.FLOAT, basis.shapes);
-    const field = this.texture(gl.TEXTURE2, gl.TEXTURE_2D, gl.LINEAR);
-    gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RG16F, basis.gridWidth, basis.gridHeight);
-    this.framebuffer = gl.createFramebuffer();
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
-    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, field, 0);
-    if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) throw new Error("no half-float target");
-    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    this.fieldTarget = this.gridTarget(gl.TEXTURE2);
+    this.inverseTarget = this.gridTarget(gl.TEXTURE3);
 
     const at = (program, name) => gl.getUniformLocation(program, name);
     gl.useProgram(this.fieldProgram);
     gl.uniform1i(at(this.fieldProgram, "shapes"), 1);
     this.qLocation = at(this.fieldProgram, "q");
+    gl.useProgram(this.inverseProgram);
+    gl.uniform1i(at(this.inverseProgram, "field"), 2);
+    gl.uniform2f(at(this.inverseProgram, "size"), basis.width, basis.height);
+    this.limitLocation = at(this.inverseProgram, "limit");
     gl.useProgram(this.warpProgram);
     gl.uniform1i(at(this.warpProgram, "photo"), 0);
-    gl.uniform1i(at(this.warpProgram, "field"), 2);
+    gl.uniform1i(at(this.warpProgram, "inverse"), 3);
     gl.uniform2f(at(this.warpProgram, "size"), basis.width, basis.height);
-    this.limitLocation = at(this.warpProgram, "limit");
     this.q = new Float32Array(2 * basis.modes);
     this.probe = new Uint8Array(4);
   }
@@ -381,6 +390,19 @@ class WebGLRenderer {
     return program;
   }
 
+  /** A framebuffer drawing into a new RG16F grid-sized texture on a texture unit (LINEAR, for reading back). */
+  gridTarget(unit) {
+    const gl = this.gl, { gridWidth, gridHeight } = this.basis;
+    const texture = this.texture(unit, gl.TEXTURE_2D, gl.LINEAR);
+    gl.texStorage2D(gl.TEXTURE_2D, 1, gl.RG16F, gridWidth, gridHeight);
+    const framebuffer = gl.createFramebuffer();
+    gl.bindFramebuffer(gl.FRAMEBUFFER, framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, texture, 0);
+    if (gl.checkFramebufferStatus(gl.FRAMEBUFFER) !== gl.FRAMEBUFFER_COMPLETE) throw new Error("no half-float target");
+    gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+    return framebuffer;
+  }
+
   /** A new texture bound to a unit, filtered by filter, clamped at the edges. */
   texture(unit, target, filter) {
     const gl = this.gl, texture = gl.createTexture();
@@ -399,11 +421,14 @@ class WebGLRenderer {
     this.q.set(q);
     gl.useProgram(this.fieldProgram);
     gl.uniform2fv(this.qLocation, this.q);
-    gl.bindFramebuffer(gl.FRAMEBUFFER, this.framebuffer);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.fieldTarget);
     gl.viewport(0, 0, gridWidth, gridHeight);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
-    gl.useProgram(this.warpProgram);
+    gl.useProgram(this.inverseProgram);
     gl.uniform1f(this.limitLocation, limit);
+    gl.bindFramebuffer(gl.FRAMEBUFFER, this.inverseTarget);
+    gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    gl.useProgram(this.warpProgram);
     gl.bindFramebuffer(gl.FRAMEBUFFER, null);
     gl.viewport(0, 0, width, height);
     gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
@@ -425,7 +450,7 @@ class WebGLRenderer {
   release() { this.gl.getExtension("WEBGL_lose_context")?.loseContext(); }
 }
 
-/** The same warp on the CPU into a Canvas 2D: D on the grid, then per pixel bilinear D and a bilinear photo sample. */
+/** The same warp on the CPU into a Canvas 2D: D and u on the grid, then per pixel bilinear u and photo samples. */
 class CanvasRenderer {
   static create(canvas, basis, photo) {
     const context = canvas.getContext("2d");
@@ -441,6 +466,7 @@ class CanvasRenderer {
     this.source = context.getImageData(0, 0, W, H).data;
     this.output = context.createImageData(W, H);
     this.field = new Float32Array(gw * gh * 2); // D on the grid, before the soft limit
+    this.inverse = new Float32Array(gw * gh * 2); // u on the grid
     // Grid taps of every photo column and row (pixel centres aligned, clamped at the edges), shared by all frames.
     const taps = (n, g) => {
       const low = new Int32Array(n), high = new Int32Array(n), weight = new Float32Array(n);
@@ -454,33 +480,31 @@ class CanvasRenderer {
     this.rows = taps(H, gh);
   }
 
-  /** Soft-limited D (into out[0..1]) at a fractional photo point (x, y), bilinear on the grid. */
-  sampleField(x, y, limit, out) {
-    const { width: W, height: H, gridWidth: gw, gridHeight: gh } = this.basis;
-    const sx = Math.min(Math.max((x + 0.5) * gw / W - 0.5, 0), gw - 1), sy = Math.min(Math.max((y + 0.5) * gh / H - 0.5, 0), gh - 1);
+  /** Soft-limited (dx, dy) into out, from a grid field bilinearly at grid coordinates (sx, sy), clamped. */
+  static sample(field, gw, gh, sx, sy, limit, out) {
+    sx = Math.min(Math.max(sx, 0), gw - 1);
+    sy = Math.min(Math.max(sy, 0), gh - 1);
     const i0 = Math.floor(sx), j0 = Math.floor(sy), i1 = Math.min(i0 + 1, gw - 1), j1 = Math.min(j0 + 1, gh - 1);
-    this.blend(i0, i1, sx - i0, j0, j1, sy - j0, limit, out);
-  }
-
-  blend(i0, i1, lx, j0, j1, ly, limit, out) {
-    const f = this.field, gw = this.basis.gridWidth;
-    const a = 2 * (j0 * gw + i0), b = 2 * (j0 * gw + i1), c = 2 * (j1 * gw + i0), d = 2 * (j1 * gw + i1);
-    const top = 1 - ly;
-    let dx = top * ((1 - lx) * f[a] + lx * f[b]) + ly * ((1 - lx) * f[c] + lx * f[d]);
-    let dy = top * ((1 - lx) * f[a + 1] + lx * f[b + 1]) + ly * ((1 - lx) * f[c + 1] + lx * f[d + 1]);
-    const magnitude = Math.hypot(dx, dy);
+    CanvasRenderer.blend(field, gw, i0, i1, sx - i0, j0, j1, sy - j0, out);
+    const magnitude = Math.hypot(out[0], out[1]);
     if (magnitude > 0.5 * limit) {
       const factor = softLimit(magnitude, limit) / magnitude;
-      dx *= factor; dy *= factor;
+      out[0] *= factor; out[1] *= factor;
     }
-    out[0] = dx; out[1] = dy;
+  }
+
+  /** Bilinear blend of a 2-channel grid field between columns i0, i1 (weight lx) and rows j0, j1 (ly), into out. */
+  static blend(f, gw, i0, i1, lx, j0, j1, ly, out) {
+    const a = 2 * (j0 * gw + i0), b = 2 * (j0 * gw + i1), c = 2 * (j1 * gw + i0), d = 2 * (j1 * gw + i1);
+    out[0] = (1 - ly) * ((1 - lx) * f[a] + lx * f[b]) + ly * ((1 - lx) * f[c] + lx * f[d]);
+    out[1] = (1 - ly) * ((1 - lx) * f[a + 1] + lx * f[b + 1]) + ly * ((1 - lx) * f[c + 1] + lx * f[d + 1]);
   }
 
   draw(q, limit) {
-    const { width: W, height: H, modes, shapes } = this.basis;
-    const field = this.field, cells = field.length / 2;
+    const { width: W, height: H, gridWidth: gw, gridHeight: gh, modes, shapes } = this.basis;
+    const field = this.field, inverse = this.inverse, cells = gw * gh, d = [0, 0];
     field.fill(0);
-    for (let k = 0; k < modes; k++) {
+    for (let k = 0; k < modes; k++) { // pass 1: D
       const qr = q[2 * k], qi = q[2 * k + 1];
       if (qr === 0 && qi === 0) continue;
       for (let i = 0, at = k * cells * 4; i < cells; i++, at += 4) {
@@ -488,17 +512,26 @@ class CanvasRenderer {
         field[2 * i + 1] += shapes[at + 1] * qr - shapes[at + 3] * qi;
       }
     }
-    const src = this.source, dst = this.output.data, d = [0, 0];
+    const toGridX = gw / W, toGridY = gh / H;
+    for (let j = 0; j < gh; j++) { // pass 2: u = D(p - D(p)), in grid coordinates
+      for (let i = 0; i < gw; i++) {
+        const at = 2 * (j * gw + i);
+        CanvasRenderer.sample(field, gw, gh, i, j, limit, d);
+        if (d[0] === 0 && d[1] === 0) { inverse[at] = 0; inverse[at + 1] = 0; continue; }
+        CanvasRenderer.sample(field, gw, gh, i - d[0] * toGridX, j - d[1] * toGridY, limit, d);
+        inverse[at] = d[0]; inverse[at + 1] = d[1];
+      }
+    }
+    const src = this.source, dst = this.output.data;
     const { low: cx0, high: cx1, weight: cwx } = this.columns, { low: ry0, high: ry1, weight: rwy } = this.rows;
-    for (let y = 0; y < H; y++) {
+    for (let y = 0; y < H; y++) { // pass 3: the photo at p - u(p), bilinear
       for (let x = 0; x < W; x++) {
         const at = 4 * (y * W + x);
-        this.blend(cx0[x], cx1[x], cwx[x], ry0[y], ry1[y], rwy[y], limit, d);
+        CanvasRenderer.blend(inverse, gw, cx0[x], cx1[x], cwx[x], ry0[y], ry1[y], rwy[y], d);
         if (d[0] === 0 && d[1] === 0) { // still: the photo's own pixel
           dst[at] = src[at]; dst[at + 1] = src[at + 1]; dst[at + 2] = src[at + 2]; dst[at + 3] = 255;
           continue;
         }
-        this.sampleField(x - d[0], y - d[1], limit, d);
         const sx = Math.min(Math.max(x - d[0], 0), W - 1), sy = Math.min(Math.max(y - d[1], 0), H - 1);
         const x0 = Math.min(Math.floor(sx), W - 2), y0 = Math.min(Math.floor(sy), H - 2);
         const fx = sx - x0, fy = sy - y0;
