@@ -2,7 +2,8 @@
 
 Three tabs: **Loop** (a photo -> predicted motion -> a seamless looping video at a chosen speed and length, as mp4
 and GIF, a heatmap of the motion and its spectral volume), **Click to poke** (choose a point of a photo, push it,
-watch the scene sway and settle; after a loop it holds that photo and its motion) and **From video** (a real
+watch the scene sway and settle; after a loop it holds that photo and its motion; or drag the photo on the live
+canvas, simulated and drawn in the browser by gid_pipeline/static/live_poke.js) and **From video** (a real
 clip's motion -> a loop, which can then be poked). Run ``python app.py [--checkpoint DIR] [--port N] [--share]``;
 the model folder defaults to ``$GID_CHECKPOINT`` or the repository's ``assets/gid-default``.
 

@@ -3,11 +3,11 @@
 A page holding only the widget (static/live_poke.js, as the package ships it) gets the payload of a synthetic scene
 (test_live_poke.disc_volume: a disc that sways, everything else exactly still) on a real photo. Dragging moves the
 pixels near the pointer and never those where the modes are zero, and after release the motion dies down, with
-WebGL2 and with the Canvas 2D path; the browser's simulation of a known impulse and drag matches
-dynamics.modal_coordinates on the same basis; Record hands the server a recording it accepts; an oversize basis, a
-photo without motion and a browser without either canvas API each get a message. Last, the app itself: a photo on
-the Click-to-poke tab reaches the live canvas, and a drag and Record give the poke video. Screenshots go to
-$GID_TEST_ARTIFACTS/live_poke (default tests/artifacts/live_poke).
+WebGL2 and with the Canvas 2D path; a finger and a stylus drag as a mouse does; the browser's simulation of a known
+impulse and drag matches dynamics.modal_coordinates on the same basis; Record hands the server a recording it
+accepts; an oversize basis, a photo without motion and a browser without either canvas API each get a message.
+Last, the app itself: a photo on the Click-to-poke tab reaches the live canvas, and a drag and Record give the poke
+video. Screenshots go to $GID_TEST_ARTIFACTS/live_poke (default tests/artifacts/live_poke).
 """
 
 from __future__ import annotations
@@ -158,6 +158,47 @@ def test_a_drag_moves_the_photo_near_the_pointer_not_its_still_parts_and_then_se
     log = page.evaluate("() => live.log")
     assert log and all(poke["hold"] > 0 for poke in log)  # the drag, as held stretches of force
     page.close()
+
+
+PEN = {"pointerType": "pen", "button": "left", "clickCount": 1}
+
+
+def cdp_press(cdp, kind: str, phase: str, at: tuple[float, float]) -> None:
+    """A finger ("touch") or a stylus ("pen") pressing ("start"), moving ("move") or lifting ("end") at page point
+    ``at``, through the DevTools protocol (what a touchscreen or tablet driver would send)."""
+    if kind == "touch":
+        points = [] if phase == "end" else [{"x": at[0], "y": at[1]}]
+        cdp.send("Input.dispatchTouchEvent", {"type": f"touch{phase.title()}", "touchPoints": points})
+    else:
+        event = {"start": "mousePressed", "move": "mouseMoved", "end": "mouseReleased"}[phase]
+        cdp.send("Input.dispatchMouseEvent", {"type": event, "x": at[0], "y": at[1], "buttons": 1, **PEN})
+
+
+@pytest.mark.parametrize("kind", ["touch", "pen"])
+def test_a_finger_or_a_stylus_drags_the_photo_too(browser, payload, kind):
+    context = browser.new_context(has_touch=True, viewport={"width": 700, "height": 600})
+    page = context.new_page()
+    page.set_content("<div id='root' style='width: 512px'></div>")
+    page.add_script_tag(content=live.browser_script())
+    page.evaluate(
+        "(payload) => { window.kinds = []; addEventListener('pointerdown', (e) => kinds.push(e.pointerType), true);"
+        " window.live = mountLivePoke(document.getElementById('root')); return live.load(payload); }",
+        payload,
+    )
+    cdp = context.new_cdp_session(page)
+    start = to_page(page, *CENTRE)
+    steps = [(start[0] + 3 * i, start[1]) for i in range(1, 9)]
+    cdp_press(cdp, kind, "start", start)
+    for step in steps:
+        cdp_press(cdp, kind, "move", step)
+    page.wait_for_timeout(400)
+    assert page.evaluate("() => live.simulator.forced()")  # held: the force is on
+    pulled = page.evaluate(f"() => live.simulator.displacementAt({CENTRE[0]}, {CENTRE[1]})")
+    assert pulled[0] > 2  # the disc follows the pull to the right
+    cdp_press(cdp, kind, "end", steps[-1])
+    page.wait_for_timeout(100)
+    assert page.evaluate("() => [kinds, live.simulator.forced(), live.log.length > 0]") == [[kind], False, True]
+    context.close()
 
 
 def test_a_known_impulse_and_drag_follow_the_python_simulation_within_2_percent(browser, payload):
