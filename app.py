@@ -2,7 +2,8 @@
 
 Three tabs: **Loop** (a photo -> predicted motion -> a seamless looping video at a chosen speed and length, as mp4
 and GIF, a heatmap of the motion and its spectral volume), **Click to poke** (choose a point of a photo, push it,
-watch the scene sway and settle; after a loop it holds that photo and its motion) and **From video** (a real
+watch the scene sway and settle; after a loop it holds that photo and its motion; or drag the photo on the live
+canvas, simulated and drawn in the browser by gid_pipeline/static/live_poke.js) and **From video** (a real
 clip's motion -> a loop, which can then be poked). Run ``python app.py [--checkpoint DIR] [--port N] [--share]``;
 the model folder defaults to ``$GID_CHECKPOINT`` or the repository's ``assets/gid-default``.
 
@@ -27,6 +28,8 @@ import torch
 
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError
 from gid_pipeline import app_logic as logic
+from gid_pipeline import live_poke as live
+from gid_pipeline.motion.dynamics import ModalBasis
 from gid_pipeline.spectral.volume import SpectralVolume
 
 try:  # ZeroGPU Spaces: a GPU is attached only inside functions decorated with spaces.GPU
@@ -109,6 +112,14 @@ def photo_input(**kwargs: Any) -> gr.Image:
     return gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], **kwargs)
 
 
+def live_poke_block() -> gr.HTML:
+    """The live canvas (#live-poke-canvas) with its sliders, Reset and Record: static/live_poke.js runs the
+    simulation and the warp in the browser. Its value is the photo's payload (gid_pipeline.live_poke); Record fires
+    its "record" event with the interaction."""
+    script = live.browser_script() + "\nmountLivePokeInGradio(element, trigger, props, watch);"
+    return gr.HTML(None, html_template="", js_on_load=script, elem_id="live-poke")
+
+
 def file_path(payload: Any) -> str | None:
     """The server path of an input file, from a preprocessed value (a path) or a raw payload (preprocess=False)."""
     if payload is None or isinstance(payload, str):
@@ -163,6 +174,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
     engine = engine_for(checkpoint)
     outputs = logic.OutputFolder()
     shown_photos = logic.ShownPhotos()
+    live_sent = logic.ShownPhotos()  # what each session's live canvas holds, so repeated change events send once
     logic.limit_heap_growth()  # before Gradio's worker threads allocate anything
 
     def predict(image: np.ndarray, settings: logic.PredictionSettings) -> SpectralVolume:
@@ -250,6 +262,12 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
             return gr.skip()
         return marked(state, float(x), float(y), direction, force)
 
+    def motion_for(image: np.ndarray, motion_file: Any, seed: float, steps: float, guidance: float) -> SpectralVolume:
+        """The motion a poke uses: the uploaded spectral volume, else the model's prediction (cached)."""
+        if file_path(motion_file):
+            return SpectralVolume.load(file_path(motion_file))
+        return predict(image, logic.PredictionSettings(seed=seed, steps=steps, guidance=guidance))
+
     @user_errors("poke")
     def poke(
         photo: Any,
@@ -277,12 +295,41 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         working = logic.fit_long_side(image, video_side(size))
         wx, wy = logic.to_image_pixels(x, y, (width, height), (working.shape[1], working.shape[0]))
         request = logic.PokeRequest(wx, wy, direction, force, damping, hold, frames)
-        if file_path(motion_file):
-            volume = SpectralVolume.load(file_path(motion_file))
-        else:
-            volume = predict(image, logic.PredictionSettings(seed=seed, steps=steps, guidance=guidance))
+        volume = motion_for(image, motion_file, seed, steps, guidance)
         pipe = engine.pipeline()
         return str(logic.render_poke_video(outputs.new_path("poke", ".mp4"), pipe, working, volume, request))
+
+    @user_errors("poke live")
+    def send_live_basis(
+        photo: Any, motion_file: Any, seed: float, steps: float, guidance: float, request: gr.Request
+    ) -> Any:
+        """A new photo or motion: send its compact modal basis to the live canvas, once (Gradio repeats `change`
+        events; a repeat sends nothing). Bad input shows as a message in the live block."""
+        path, session = file_path(photo), request.session_hash or ""
+        if not path:
+            live_sent.forget(session)
+            return ""
+        if not live_sent.claim(session, repr((path, file_path(motion_file), seed, steps, guidance))):
+            return gr.skip()
+        try:
+            image = logic.load_photo(path)
+            volume = motion_for(image, motion_file, seed, steps, guidance)
+        except GIDInputError as error:
+            live_sent.forget(session)
+            return live.message_payload(_sentence(str(error)))
+        return live.photo_payload(logic.fit_long_side(image, live.LIVE_SIDE), volume)
+
+    @user_errors("record the live poke")
+    def record_live(
+        photo: Any, motion_file: Any, size: float, seed: float, steps: float, guidance: float, evt: gr.EventData
+    ) -> str:
+        """Record: the live interaction rendered on the server, as the Poke button renders (full basis, softmax
+        splatting), at the poke video size."""
+        image = logic.load_photo(file_path(photo))
+        working = logic.fit_long_side(image, video_side(size))
+        interaction = live.parse_interaction(evt._data, working.shape[:2])
+        basis = ModalBasis.from_volume(motion_for(image, motion_file, seed, steps, guidance), *working.shape[:2])
+        return str(live.render_interaction_video(outputs.new_path("poke", ".mp4"), working, basis, interaction))
 
     # ---------------------------------------------------------------------------------------------- From video
     @user_errors("make a loop from the clip")
@@ -417,6 +464,11 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                         )
                         with gr.Accordion("Sampling (when the model predicts)", open=False):
                             poke_steps, poke_guidance, poke_seed = sampling_controls("poke")
+                        gr.Markdown(
+                            "**Live**: drag the photo below; it moves in your browser, at its frame rate. Record "
+                            "renders your last interaction on the server as a video (under Response)."
+                        )
+                        live_poke = live_poke_block()
                     with gr.Column():
                         poke_target = gr.Image(
                             label="Click where to poke",
@@ -569,6 +621,24 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
             ],
             [poke_video],
             api_name="poke",
+            concurrency_id="model",
+            preprocess=False,
+        )
+        gr.on(
+            [poke_photo.change, poke_motion.change],
+            send_live_basis,
+            [poke_photo, poke_motion, poke_seed, poke_steps, poke_guidance],
+            [live_poke],
+            api_visibility="private",
+            concurrency_id="model",
+            show_progress="minimal",
+            preprocess=False,
+        )
+        live_poke.record(
+            record_live,
+            [poke_photo, poke_motion, poke_size, poke_seed, poke_steps, poke_guidance],
+            [poke_video],
+            api_visibility="private",
             concurrency_id="model",
             preprocess=False,
         )

@@ -168,7 +168,7 @@ def plan_space(root: str | Path, checkpoint: str | Path | None = None) -> list[S
         SpaceFile(manifest["app_file"], source=root / "app.py"),
         SpaceFile("requirements.txt", content=space_requirements(root / "requirements.txt").encode()),
         SpaceFile("LICENSE", source=root / "LICENSE"),
-        *_files_under(root / "gid_pipeline", "gid_pipeline", (".py",)),
+        *_files_under(root / "gid_pipeline", "gid_pipeline", (".py", ".js")),  # .js: the live poke (package data)
         SpaceFile("assets/LICENSES.md", source=root / "assets" / "LICENSES.md"),
         *_files_under(root / "assets" / "examples", "assets/examples"),
         *_files_under(checkpoint, "assets/gid-default", CHECKPOINT_SUFFIXES),
