@@ -107,7 +107,7 @@ def render_loop_on_device(
 
 def photo_input(**kwargs: Any) -> gr.Image:
     """An upload box for photos. Its events run with preprocess=False: Gradio hands on the uploaded file's payload
-    untouched (after checking that it was uploaded), and gid_pipeline.media.video.read_image decodes it, so that a file
+    untouched (after checking that it was uploaded), and gid_pipeline.media.images.read_image decodes it, so that a file
     that is no picture, or a huge one, gets a clear message instead of failing inside Gradio's own decoding."""
     return gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], **kwargs)
 

@@ -38,7 +38,8 @@ from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 from .errors import GIDInputError
-from .media.video import VideoWriter, frames_at_rate, probe_video, read_image, read_video, repeat_video
+from .media.images import read_image
+from .media.video import VideoWriter, frames_at_rate, probe_video, read_video, repeat_video
 from .media.visualize import heatmap_overlay, with_scale_bar
 from .motion.clip import ClipMotion, clip_motion
 from .spectral.controls import amplitude_map, apply_controls

@@ -44,7 +44,8 @@ from .guidance import (
     self_guided_epsilon,
     to_epsilon,
 )
-from .media.video import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE, read_image
+from .limits import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
+from .media.images import read_image
 from .models.frequency_unet import FrequencyUNet
 from .models.image_encoder import EfficientNetLiteEncoder
 from .models.pooling_autoencoder import PoolingSpectralAutoencoder

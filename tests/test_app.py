@@ -24,7 +24,8 @@ from test_pipeline import get_dummy_components
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline
 from gid_pipeline import app_logic as logic
 from gid_pipeline.guidance import PAPER_GUIDANCE_SCALE
-from gid_pipeline.media.video import probe_video, read_image, read_video, write_video
+from gid_pipeline.media.images import read_image
+from gid_pipeline.media.video import probe_video, read_video, write_video
 from gid_pipeline.spectral.volume import SpectralVolume
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls from tests

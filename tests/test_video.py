@@ -14,14 +14,13 @@ import torch
 from PIL import Image, ImageCms
 
 from gid_pipeline.errors import GIDInputError
+from gid_pipeline.limits import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
+from gid_pipeline.media.images import read_image
 from gid_pipeline.media.video import (
-    MAX_IMAGE_PIXELS,
-    MIN_IMAGE_SIDE,
     VideoWriter,
     _source_indices,
     frames_at_rate,
     probe_video,
-    read_image,
     read_video,
     repeat_video,
     write_video,

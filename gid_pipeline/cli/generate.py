@@ -12,7 +12,7 @@ import torch
 
 from .. import DEFAULT_CHECKPOINT
 from ..guidance import PAPER_GUIDANCE_SCALE
-from ..media.video import read_image
+from ..media.images import read_image
 from .arguments import non_negative_float, pair, positive_float, positive_int, size, video_path
 from .motion import check_render_size, stream_to_video
 

@@ -10,7 +10,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
-from ..media.video import VideoWriter, read_image, read_video
+from ..media.images import read_image
+from ..media.video import VideoWriter, read_video
 from ..motion.clip import clip_motion
 from ..motion.dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
 from ..rendering.loop import image_to_tensor, iter_loop_frames

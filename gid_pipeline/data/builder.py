@@ -40,6 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
+from ..files import PARTIAL_SUFFIX, write_bytes_atomic, write_json_atomic
 from ..media.video import VIDEO_SUFFIXES, frames_at_rate, probe_video, read_video
 from ..motion.flow import (
     METHODS,
@@ -67,7 +68,6 @@ from .shards import (
     encode_sample,
     read_manifest,
     shard_name,
-    write_json_atomic,
 )
 
 INPUT_VIDEO_SUFFIXES = tuple(
@@ -590,7 +590,7 @@ class _DatasetState:
         for path in self.root.glob(SHARD_GLOB):
             if path.name not in listed:
                 path.unlink()
-        for path in self.root.glob(".*.tmp"):
+        for path in self.root.glob(f".*{PARTIAL_SUFFIX}"):
             path.unlink()
 
     def is_done(self, source: str, item: int) -> bool:
@@ -722,9 +722,7 @@ channels x.real, y.real, x.imag, y.imag; bin k is k * {config["fps"]:g} / {confi
 `manifest.json` lists the shards, the settings and every rejected window with its reason; `normalization.json` holds
 {stats}.
 """
-    temporary = root / f".{CARD_NAME}.tmp"
-    temporary.write_text(text)
-    os.replace(temporary, root / CARD_NAME)
+    write_bytes_atomic(root / CARD_NAME, text.encode())
 
 
 # ------------------------------------------------------------------------------------------------ entry points

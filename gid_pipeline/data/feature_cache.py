@@ -26,8 +26,9 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
+from ..files import atomic_path, write_json_atomic
 from ..models.image_encoder import EfficientNetLiteEncoder
-from .shards import decode_sample, iter_shard, open_dataset, write_json_atomic
+from .shards import decode_sample, iter_shard, open_dataset
 
 FEATURES_DIR = "features"
 CACHE_NAME = "cache.json"
@@ -137,7 +138,6 @@ def build_feature_cache(
                 for level, maps in enumerate(encoder(pixels).features):
                     for key, feature in zip(keys[start : start + batch_size], maps, strict=True):
                         tensors[f"{key}/{view}/{level}"] = feature.to("cpu", FEATURE_DTYPE).contiguous()
-        temporary = target.with_name(f".{target.name}.part")
-        save_file(tensors, str(temporary), metadata={"encoder": fingerprint})
-        os.replace(temporary, target)
+        with atomic_path(target) as temporary:
+            save_file(tensors, str(temporary), metadata={"encoder": fingerprint})
     return cache

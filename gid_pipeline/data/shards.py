@@ -31,7 +31,6 @@ import json
 import os
 import re
 import tarfile
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 from ..errors import GIDInputError
+from ..files import partial_path, write_json_atomic
 from ..spectral.transform import CHANNELS, DEFAULT_PERCENTILE, SpectralNormalizer
 from ..spectral.volume import FORMAT_NAME as SPECTRUM_FORMAT_NAME
 from ..spectral.volume import FORMAT_VERSION as SPECTRUM_FORMAT_VERSION
@@ -152,7 +152,7 @@ class ShardWriter:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.num_samples = 0
-        self._temporary = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self._temporary = partial_path(self.path)
         self._file = open(self._temporary, "wb")  # closed by close() or abort()
         self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT)
 
@@ -244,21 +244,6 @@ def read_members(path: str | os.PathLike[str], members: dict[str, tuple[int, int
             handle.seek(offset)
             files[ext] = handle.read(size)
     return files
-
-
-def write_json_atomic(path: Path, content: Any) -> None:
-    """Write JSON to a temporary sibling, flush it to disk, then rename it over ``path``."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "w") as handle:
-            json.dump(content, handle, indent=1, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def read_manifest(root: str | os.PathLike[str]) -> dict[str, Any]:

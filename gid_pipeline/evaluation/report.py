@@ -5,8 +5,6 @@ Figures are drawn on matplotlib Figure objects with the Agg canvas, without pypl
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..data.shards import write_json_atomic
+from ..files import atomic_path, write_json_atomic
 from .masks import MotionMasks
 from .metrics import psnr
 from .motion import ClipFigureRow, MotionEvaluation
@@ -98,12 +96,8 @@ def _new_figure(rows: int, columns: int, size: tuple[float, float]) -> tuple[Fig
 
 def _save_figure(figure: Figure, path: Path) -> None:
     """Write a PNG atomically (a hidden sibling renamed into place)."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with atomic_path(path) as temporary:
         figure.savefig(temporary, format="png", dpi=100)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _show(axis: Axes, image: torch.Tensor, title: str, **kwargs: Any) -> Any:

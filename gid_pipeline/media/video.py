@@ -1,4 +1,4 @@
-"""Reading clips and images, writing mp4 / gif / webm.
+"""Reading clips, writing mp4 / gif / webm (still images: media.images).
 
 Video I/O runs the ffmpeg binary bundled with the ``imageio-ffmpeg`` wheel (no system ffmpeg needed); still
 images go through Pillow.
@@ -18,7 +18,6 @@ estimation would read as "no motion".
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
 import numbers
 import os
@@ -37,35 +36,23 @@ from typing import IO, Any
 
 import imageio_ffmpeg
 import numpy as np
-from PIL import Image, ImageCms, ImageOps
 
 from ..errors import GIDInputError
+from ..limits import MAX_CLIP_BYTES, MAX_CLIP_FRAMES
+from .images import existing_file, float_to_uint8
 
 __all__ = [
-    "MAX_CLIP_BYTES",
-    "MAX_CLIP_FRAMES",
-    "MAX_IMAGE_PIXELS",
-    "MIN_IMAGE_SIDE",
     "VIDEO_SUFFIXES",
     "Clip",
     "VideoInfo",
     "VideoWriter",
     "frames_at_rate",
     "probe_video",
-    "read_image",
     "read_video",
     "repeat_video",
     "write_video",
 ]
 
-MIN_IMAGE_SIDE = 16
-"""read_image rejects images with a side shorter than this (pixels)."""
-MAX_IMAGE_PIXELS = 50_000_000
-"""read_image rejects images with more pixels than this (checked from the header, before decoding)."""
-MAX_CLIP_FRAMES = 1000
-"""Default ``max_frames`` of read_video: the most frames one call returns unless raised explicitly."""
-MAX_CLIP_BYTES = 4 * 1024**3
-"""read_video returns at most this many bytes of frames (4 GiB; 1000 frames of 1080p would be 6.2 GB)."""
 COUNT_FRAMES_MAX_BYTES = 512 * 1024**2
 """probe_video counts frames exactly (by demuxing, no decoding) for files up to this size, else estimates."""
 VIDEO_SUFFIXES = (".mp4", ".gif", ".webm")
@@ -74,8 +61,6 @@ VIDEO_SUFFIXES = (".mp4", ".gif", ".webm")
 _MP4_CRF, _WEBM_CRF = 18, 31  # visually near-lossless H.264; VP9's recommended quality for ~720p
 _WRITE_CHUNK_FRAMES = 16  # write_video converts this many frames at a time, bounding float temporaries
 _SCALE_FLAGS = "accurate_rnd+full_chroma_int+full_chroma_inp"
-_IMAGE_MODES_16BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-_SRGB = ImageCms.createProfile("sRGB")
 
 
 @dataclass(frozen=True)
@@ -120,15 +105,6 @@ class Clip:
 
 def _ffmpeg() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def _existing_file(path: str | os.PathLike[str], what: str) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise GIDInputError(f"{what} file not found: {p}")
-    if not p.is_file():
-        raise GIDInputError(f"{what} path is not a file: {p}")
-    return p
 
 
 def _is_count(x: Any, minimum: int = 1) -> bool:
@@ -226,7 +202,7 @@ def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
     estimated from the container's duration; ``VideoInfo.num_frames_exact`` says which.
     Raises GIDInputError for a missing file, a still image, or a file ffmpeg cannot read as video.
     """
-    p = _existing_file(path, "video")
+    p = existing_file(path, "video")
     info = _probe(p)
     if p.stat().st_size > COUNT_FRAMES_MAX_BYTES:
         return info
@@ -323,7 +299,7 @@ def read_video(
     arguments, or a clip shorter than asked for. A damaged file read to its end (num_frames=None) gives the
     frames decoded before the damage, with a UserWarning.
     """
-    p = _existing_file(path, "video")
+    p = existing_file(path, "video")
     if fps is not None and not _is_rate(fps):
         raise GIDInputError(f"reading {p}: fps must be a positive number, got {fps!r}")
     if not _is_count(start, minimum=0):
@@ -453,98 +429,6 @@ class _FrameReader:
 # ---------------------------------------------------------------------------------------------- images
 
 
-def _float_to_uint8(a: np.ndarray, what: str) -> np.ndarray:
-    """Float values in [0, 1] -> uint8 levels (clamped, rounded)."""
-    if not np.isfinite(a).all():
-        raise GIDInputError(f"{what} contain NaN or infinite values")
-    return np.rint(np.clip(a, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
-def _array_to_pil(a: np.ndarray) -> Image.Image:
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.dtype.kind == "f":
-        a = _float_to_uint8(a, "image values")
-    gray16 = a.dtype == np.uint16 and a.ndim == 2
-    if not (a.dtype == np.uint8 or gray16) or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
-        raise GIDInputError(
-            "image array must be (H, W), (H, W, 3) or (H, W, 4) of uint8 or float in [0, 1], or (H, W)"
-            f" uint16; got shape {a.shape} dtype {a.dtype}"
-        )
-    return Image.fromarray(a)
-
-
-def _to_srgb(img: Image.Image) -> Image.Image:
-    """Convert colours with an embedded ICC profile (Display P3 phone photos, CMYK print files) to sRGB."""
-    icc = img.info.get("icc_profile")
-    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
-        return img
-    try:
-        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(img, src, _SRGB, outputMode="RGBA" if img.mode == "RGBA" else "RGB")
-    except (ImageCms.PyCMSError, OSError, ValueError):
-        return img  # an unusable profile: keep the numbers as they are, the common case of untagged sRGB
-
-
-def _to_rgb8(img: Image.Image, name: str) -> np.ndarray:
-    """Any Pillow mode -> uint8 (H, W, 3) RGB: 16 bit scaled to 8, transparency composited on white."""
-    if img.mode in _IMAGE_MODES_16BIT:
-        gray = np.asarray(img).astype(np.float32) * (255.0 / 65535.0)
-        return np.repeat(np.rint(np.clip(gray, 0, 255)).astype(np.uint8)[..., None], 3, axis=2)
-    img = _to_srgb(img)
-    try:
-        if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-            white = Image.new("RGBA", img.size, (255, 255, 255, 255))
-            img = Image.alpha_composite(white, img.convert("RGBA"))
-        return np.asarray(img.convert("RGB"))
-    except ValueError as e:
-        raise GIDInputError(f"cannot convert {name} (Pillow mode {img.mode}) to RGB: {e}") from e
-
-
-def read_image(image: str | os.PathLike[str] | Image.Image | np.ndarray) -> np.ndarray:
-    """Load a photo as uint8 (H, W, 3) RGB.
-
-    Accepts a path, a PIL image, or an array ((H, W), (H, W, 3), (H, W, 4) uint8 or float in [0, 1]; (H, W)
-    uint16). EXIF orientation is applied; grayscale becomes RGB; transparency (RGBA, LA, palette or tRNS) is
-    composited on white; 16-bit images are scaled to 8 bit (65535 -> 255); CMYK and images with an embedded
-    ICC profile are converted to sRGB. A multi-frame file (GIF, TIFF) gives its first frame.
-    Raises GIDInputError for a missing or undecodable file, or a side < MIN_IMAGE_SIDE or more than
-    MAX_IMAGE_PIXELS pixels (checked from the header, before decoding).
-    """
-    if isinstance(image, np.ndarray):
-        return _checked_rgb8(_array_to_pil(image), "image array")
-    if isinstance(image, Image.Image):
-        return _checked_rgb8(image, "image")
-    path = _existing_file(image, "image")
-    try:
-        with warnings.catch_warnings():
-            # Pillow warns about "decompression bombs" above its own limit; ours is stricter.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)  # reads the header only
-    except Image.DecompressionBombError as e:
-        raise GIDInputError(f"{path} is too large: over {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise GIDInputError(f"{path} is not an image Pillow can read ({e})") from e
-    with img:
-        return _checked_rgb8(img, str(path))
-
-
-def _checked_rgb8(img: Image.Image, name: str) -> np.ndarray:
-    """Size limits (from the header), then decode, apply EXIF orientation, convert: uint8 (H, W, 3)."""
-    w, h = img.size
-    if w * h > MAX_IMAGE_PIXELS:
-        raise GIDInputError(f"{name} is too large: {w}x{h} is over {MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
-    if min(w, h) < MIN_IMAGE_SIDE:
-        raise GIDInputError(
-            f"{name} is too small: {w}x{h}, each side must be at least {MIN_IMAGE_SIDE} pixels"
-        )
-    try:
-        img = ImageOps.exif_transpose(img)  # decodes the pixels; a copy, the caller's image is not changed
-    except (OSError, SyntaxError, ValueError) as e:
-        raise GIDInputError(f"cannot decode {name}: it is corrupt or truncated ({e})") from e
-    return _to_rgb8(img, name)
-
-
 # --------------------------------------------------------------------------------------------- writing
 
 
@@ -583,7 +467,7 @@ def _as_uint8_frames(frames: Any) -> np.ndarray:
             f"frames array must be (T, H, W, 3) or (H, W, 3) RGB, got shape {np.shape(frames)}"
         )
     if a.dtype.kind == "f":
-        return _float_to_uint8(a, "frames")
+        return float_to_uint8(a, "frames")
     if a.dtype != np.uint8:
         raise GIDInputError(f"frames array must be uint8 or float in [0, 1], got {a.dtype}")
     return a
@@ -804,7 +688,7 @@ def repeat_video(source: str | os.PathLike[str], target: str | os.PathLike[str],
     The encoded frames are copied (ffmpeg -stream_loop, -c copy): milliseconds, no re-encoding, no quality lost,
     and a seamless loop stays seamless. The target appears once complete (written under a temporary name).
     """
-    source = _existing_file(source, "video")
+    source = existing_file(source, "video")
     target = Path(target)
     if not _is_count(times):
         raise GIDInputError(f"cannot repeat {source}: times must be a whole number >= 1, got {times!r}")

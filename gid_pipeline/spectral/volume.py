@@ -8,8 +8,6 @@ computed over) and fps (frames per second of that period). Loading never unpickl
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
 from ..errors import GIDInputError
+from ..files import write_bytes_atomic
 from .transform import CHANNELS, amplitude, frequencies_hz, resize_spectrum
 
 FORMAT_NAME = "gid_pipeline.spectral.volume"
@@ -88,16 +87,9 @@ class SpectralVolume:
             "channels": ",".join(CHANNELS),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        # A hidden sibling, renamed over the target only once complete (same file system, so atomic).
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            # Serialise to bytes and write with open(), which honours the umask (save_file creates 0600 files).
-            temporary.write_bytes(save({TENSOR_NAME: self.spectrum.detach().float().cpu().contiguous()}, metadata))
-            os.replace(temporary, path)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        return path
+        # Serialised to bytes and written with open(), which honours the umask (save_file creates 0600 files).
+        return write_bytes_atomic(path, save({TENSOR_NAME: self.spectrum.detach().float().cpu().contiguous()},
+                                             metadata))  # fmt: skip
 
     @classmethod
     def load(cls, path: str | Path) -> SpectralVolume:
