@@ -43,7 +43,7 @@ RESULTS = Path(__file__).parent / "results"
 PHOTOS = [ROOT / "assets" / "examples" / name for name in ("meadow.jpg", "dandelion.jpg", "marigold.jpg")]
 CLIP = ROOT / "tests" / "data" / "tree.avi"
 STEPS, GUIDANCE, SIZE, FPS, DURATION = 25, 2.75, 512, 30.0, 5.0  # the app's Loop defaults
-POKE_FRAMES, POKE_SIZE = 90, 384  # the app's poke defaults (app_logic.POKE_FRAMES, POKE_SIDE)
+POKE_FRAMES, POKE_SIZE = 90, 384  # the app's poke defaults (gid_pipeline.app.pokes.POKE_FRAMES, POKE_SIDE)
 
 
 def load_app():
@@ -168,7 +168,7 @@ def main() -> None:
 
     # 8 requests at once: 4 new loops and 4 cached pokes; the queue runs them one at a time (concurrency 1).
     # Several rounds: memory that is flat stops growing after the first (the prediction cache grows by one volume
-    # per new seed, up to app_logic.CACHE_SIZE).
+    # per new seed, up to gid_pipeline.app.engine.CACHE_SIZE).
     memory = {"peak_rss_mb_before_queue": round(peak_rss_mb(), 1), "rss_mb_before_queue": current_rss_mb()}
     print("memory (MB) before:", memory, flush=True)
     for round_index in range(1, args.queue_rounds + 1):

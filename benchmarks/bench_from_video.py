@@ -18,9 +18,10 @@ from pathlib import Path
 import cv2
 import torch
 
+from gid_pipeline.media.images import image_to_tensor
 from gid_pipeline.media.video import VideoWriter, read_video
 from gid_pipeline.motion.clip import clip_motion
-from gid_pipeline.rendering.loop import image_to_tensor, iter_loop_frames
+from gid_pipeline.rendering.loop import iter_loop_frames
 
 CLIP = Path(__file__).parents[1] / "tests" / "data" / "tree.avi"
 RESULTS = Path(__file__).parent / "results"

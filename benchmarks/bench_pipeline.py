@@ -34,8 +34,8 @@ from PIL import Image, ImageOps
 
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline
 from gid_pipeline.guidance import PAPER_GUIDANCE_SCALE, motion_step_statistics, self_guidance_loss
+from gid_pipeline.media.images import image_to_tensor
 from gid_pipeline.models import FrequencyUNet, SplatRenderer, make_spectral_vae
-from gid_pipeline.rendering.loop import image_to_tensor
 from gid_pipeline.training.train_unet import make_noise_scheduler
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,10 +31,11 @@ import torch
 from bench_models import best_time  # the sibling script's timer: fastest wall and CPU time after a warm-up
 
 from gid_pipeline.data.triples import HELD_OUT_SEED, ProceduralClips
+from gid_pipeline.media.images import image_to_tensor
 from gid_pipeline.models.render_losses import ssim
 from gid_pipeline.models.renderer import DEFAULT_SCALE_CHANNELS, SplatRenderer
 from gid_pipeline.procedural.scenes import generate_scene
-from gid_pipeline.rendering.loop import DEFAULT_SHARPNESS, image_to_tensor, render_frames, render_loop, softmax_metric
+from gid_pipeline.rendering.loop import DEFAULT_SHARPNESS, render_frames, render_loop, softmax_metric
 
 RESULTS = Path(__file__).parent / "results"
 NUM_FRAMES, K = 150, 16

@@ -31,13 +31,21 @@ def check_number(
     value = float(value)
     below = value <= low if low_open else value < low
     if below or value > high:
-        left = "(" if low_open else "["
-        raise GIDInputError(f"{name} must be in {left}{low:g}, {high:g}], got {value:g}")
+        raise GIDInputError(f"{name} must be {_range_words(low, high, low_open)}, got {value:g}")
     if integer:
         if value != int(value):
             raise GIDInputError(f"{name} must be a whole number, got {value:g}")
         return int(value)
     return value
+
+
+def _range_words(low: float, high: float, low_open: bool) -> str:
+    """'between 1 and 100', 'greater than 0', 'at least 2', 'at most 5', 'greater than 0 and at most 60'."""
+    lower = (f"greater than {low:g}" if low_open else f"at least {low:g}") if math.isfinite(low) else ""
+    upper = f"at most {high:g}" if math.isfinite(high) else ""
+    if lower and upper and not low_open:
+        return f"between {low:g} and {high:g}"
+    return " and ".join(part for part in (lower, upper) if part) or "finite"
 
 
 def check_pair(name: str, value: Any, layout: str) -> tuple[float, float]:

@@ -37,3 +37,48 @@ MAX_CLIP_FRAMES = 1000
 """Most frames read from one clip by default."""
 MAX_CLIP_BYTES = 4 * 1024**3
 """Most bytes of decoded frames read from one clip (1000 frames of 1080p would be 6.2 GB)."""
+
+# ---------------------------------------------------------------------------------------------- app
+# Every number a request to the app can set is bounded here; the UI's sliders use the same bounds and the app's
+# handlers check them again, because the HTTP API can send anything.
+# Every number a request can set is bounded here; the UI's sliders use the same bounds and the functions below
+# check them again, because the HTTP API can send anything.
+APP_MAX_UPLOAD_BYTES = 50 * 1024**2
+"""Largest uploaded file (photo, clip, spectral volume); the server refuses bigger uploads."""
+APP_MAX_PHOTO_PIXELS = 40_000_000
+"""Largest photo, checked from its header before decoding (a 40 MP photo decodes to 120 MB)."""
+APP_MIN_PHOTO_SIDE = 32
+"""Smallest shorter side of a photo: the model samples on a grid of 8 px latent cells."""
+APP_MAX_PHOTO_ASPECT = 4.0
+"""Most elongated photo (longer side / shorter side) the model's 256x160 framing can take."""
+APP_MIN_VIDEO_SIDE, APP_MAX_VIDEO_SIDE = 64, 1024
+"""Bounds of a video's longer side in pixels (rendering time grows with the area)."""
+APP_MIN_FRAMES, APP_MAX_FRAMES = 8, 300
+"""Bounds of the frames in one poke video, and in one period of a loop (300 = 10 s at 30 fps)."""
+APP_MIN_SPEED, APP_MAX_SPEED = 0.25, 4.0
+"""Bounds of a loop's speed factor (2 plays the motion twice as fast: the period halves)."""
+APP_MIN_FPS, APP_MAX_FPS = 8.0, 60.0
+"""Bounds of a loop video's frame rate (frames per second)."""
+APP_MAX_LOOP_SECONDS = 20.0
+"""Longest loop video: its period repeated a whole number of times, so the file itself loops seamlessly."""
+APP_MAX_STEPS = 100
+"""Most diffusion steps a request may ask for."""
+APP_MAX_GUIDANCE = 10.0
+"""Largest classifier-free guidance scale."""
+APP_MAX_AMPLITUDE = 5.0
+"""Largest motion amplitude factor."""
+APP_MAX_SEED = 2**31 - 1
+APP_MAX_FORCE = 100.0
+"""Largest poke force in pixels (the dynamics soft-limit displacements anyway)."""
+APP_MAX_HOLD_SECONDS = 5.0
+"""Longest drag before release."""
+APP_MAX_DAMPING = 0.95
+"""Largest damping ratio (dynamics refuses 1 and above: an overdamped scene does not swing)."""
+APP_MAX_CLIP_FPS = 30.0
+"""Clips are sampled at their own rate, but at most this one."""
+APP_MAX_CLIP_START_SECONDS = 120.0
+"""A clip window may start at most this late (decoding starts at the file's first frame)."""
+APP_MAX_CLIP_SECONDS = 20.0
+"""Longest clip window (and at most APP_MAX_FRAMES frames)."""
+APP_MAX_CLIP_SIDE = 512
+"""Longest side at which a clip's flow is measured."""

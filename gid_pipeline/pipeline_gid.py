@@ -1,24 +1,21 @@
-"""GIDPipeline: a still image in, a seamless looping video (and its spectral volume) out.
+"""GIDPipeline: a still image in, its spectral volume (how every pixel oscillates) and a seamless loop out.
 
-The pipeline orchestrates and owns no math: the latent spectral volume is sampled by the FrequencyUNet with a
-diffusers scheduler (classifier-free guidance and motion self-guidance from ``guidance``), decoded slice by slice
-by the spectral VAE (``models.spectral_vae``), denormalised with the statistics in the U-Net's config
-(``spectral.SpectralNormalizer``), resized to the output resolution with displacements scaled
-(``SpectralVolume.resized``) and rendered into a loop (``rendering.iter_loop_frames``, with the learned
-``SplatRenderer`` when the pipeline has one, else pixel softmax splatting).
+The pipeline samples and orchestrates; it owns no math. The latent spectral volume is sampled by the FrequencyUNet
+with a diffusers scheduler (classifier-free guidance and motion self-guidance from ``guidance``), conditioned on
+the photo and, when the U-Net was trained so, on the frozen ``image_encoder``'s features and a painted motion mask;
+decoded slice by slice by the spectral autoencoder; denormalised with the statistics in the U-Net's config; resized
+to the output resolution (displacements scaled). The volume is returned as predicted; frames are rendered by the
+pipeline's ``player`` (gid_pipeline.player), which applies the playback controls (amplitude, speed, band, ...).
 
-Resolutions: the model samples near its native pixel count (256x160) at the image's aspect ratio, on a grid whose
-sides are multiples of the VAE x U-Net downsampling (``model_resolution``); the video is rendered at the output size
-(``output_resolution``: the image's own size with its long side capped, even sides).
+Resolutions (gid_pipeline.sizing): the model samples near its native pixel count (256x160) at the image's aspect
+ratio; the video is rendered at the image's own size with its long side capped.
 """
 
 from __future__ import annotations
 
 import inspect
-import math
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from diffusers.utils import BaseOutput
+from diffusers.utils import logging, replace_example_docstring
 from diffusers.utils.torch_utils import randn_tensor
-from diffusers.video_processor import VideoProcessor
 
+from .checks import check_number
 from .errors import GIDInputError
 from .guidance import (
     PAPER_GUIDANCE_SCALE,
@@ -44,30 +41,38 @@ from .guidance import (
     self_guided_epsilon,
     to_epsilon,
 )
-from .limits import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
-from .media.images import read_image
+from .limits import MAX_GUIDANCE_SCALE, MAX_INFERENCE_STEPS, MAX_NUM_FRAMES, MAX_SELF_GUIDANCE_SCALE
+from .media.images import image_tensors
 from .models.frequency_unet import FrequencyUNet
 from .models.image_encoder import EfficientNetLiteEncoder
 from .models.pooling_autoencoder import PoolingSpectralAutoencoder
 from .models.renderer import SplatRenderer
 from .models.spectral_vae import decode_latents, vae_downsampling
-from .motion.dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
 from .motion.mask import MaskInput, to_motion_mask
-from .rendering.loop import fit_spectrum_to_image, image_to_tensor
-from .rendering.loop import iter_loop_frames as stream_loop
-from .spectral.controls import FrequencyBand, Mask, apply_controls
-from .spectral.transform import SpectralNormalizer, resize_spectrum
+from .outputs import GIDPipelineOutput, postprocess_frames
+from .player import PlaybackControls, Player, loop_timing
+from .sizing import DEFAULT_MAX_LONG_SIDE, NATIVE_SIZE, model_resolution, output_resolution
+from .spectral.transform import SpectralNormalizer, min_loop_frames, resize_spectrum
 from .spectral.volume import SpectralVolume
 
-# The resolution the paper's (and our default) model is trained at, (height, width).
-NATIVE_SIZE = (160, 256)
-# Default cap on the long side of the rendered video (the motion is sampled at 256x160 whatever the output size).
-DEFAULT_MAX_LONG_SIDE = 512
+logger = logging.get_logger(__name__)
+
 OUTPUT_TYPES = ("pil", "np", "pt", "spectrum")
-FRAME_OUTPUT_TYPES = ("pil", "np", "pt")
-# The most frames one loop period (or poke video) may have: 33 s at 30 fps; __call__ and render_spectral_volume
-# hold every frame in memory (1000 float frames at 512x320 are 2 GB).
-MAX_NUM_FRAMES = 1000
+
+EXAMPLE_DOC_STRING = """
+    Examples:
+        ```py
+        >>> import torch
+        >>> from gid_pipeline import DEFAULT_CHECKPOINT, GIDPipeline, PlaybackControls, export_to_video
+
+        >>> pipe = GIDPipeline.from_pretrained(DEFAULT_CHECKPOINT)
+        >>> out = pipe("assets/examples/meadow.jpg", generator=torch.Generator().manual_seed(0), output_type="np")
+        >>> export_to_video(out.frames[0], "meadow.mp4", fps=30)
+        >>> out.spectral_volumes[0].save("meadow.safetensors")   # replay or poke it later, no diffusion needed
+        >>> slow = pipe.player.render("assets/examples/meadow.jpg", out.spectral_volumes[0],
+        ...                           PlaybackControls(speed=0.5, amplitude=2.0))
+        ```
+"""
 
 PipelineImage = PIL.Image.Image | np.ndarray | torch.Tensor
 
@@ -104,68 +109,6 @@ def package_model_index(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def model_resolution(
-    height: int, width: int, multiple: int, native_size: tuple[int, int] = NATIVE_SIZE
-) -> tuple[int, int]:
-    """The grid the model samples on for an image of height x width: (model_height, model_width).
-
-    Keeps the image's aspect ratio and the native pixel count (256 x 160 = 40960 by default): both sides are scaled
-    by sqrt(native pixels / image pixels) and rounded to the nearest multiple of ``multiple`` (the VAE's x the
-    U-Net's downsampling, 32 for the default models). A side that would round to zero becomes one multiple and the
-    other side then keeps the pixel count. A 256x160 image samples at 256x160, a square one at 192x192, a 3:1 one at
-    352x128, a 125:1 strip at 1280x32; a 16:9 one rounds to 256x160 (the spectrum is resized back to the output grid
-    with x and y scaled separately, so rounding never distorts the motion's geometry).
-
-    Args:
-        height, width: the image (or output) size in pixels.
-        multiple: the sides of the result are multiples of it.
-        native_size: (height, width) the model was trained at.
-
-    Returns:
-        (model_height, model_width) in pixels.
-    """
-    if min(height, width, multiple) < 1:
-        raise GIDInputError(f"need positive sizes, got {height}x{width} (h x w) and multiple {multiple}")
-    pixels = native_size[0] * native_size[1]
-    scale = math.sqrt(pixels / (height * width))
-    model_height, model_width = (round(side * scale / multiple) * multiple for side in (height, width))
-    if model_height < multiple:
-        model_height, model_width = multiple, max(multiple, round(pixels / multiple / multiple) * multiple)
-    elif model_width < multiple:
-        model_height, model_width = max(multiple, round(pixels / multiple / multiple) * multiple), multiple
-    return model_height, model_width
-
-
-def output_resolution(
-    image_height: int,
-    image_width: int,
-    height: int | None = None,
-    width: int | None = None,
-    max_long_side: int = DEFAULT_MAX_LONG_SIDE,
-) -> tuple[int, int]:
-    """The size a video is rendered at: (height, width), both even (H.264 yuv420p needs even sides).
-
-    Both given: exactly those (they must be even). One given: the other follows the image's aspect ratio. None:
-    the image's size, scaled down so that its long side is at most ``max_long_side``. Computed odd sides round to
-    the nearest even number.
-    """
-
-    def even(value: float) -> int:
-        return max(2, 2 * round(value / 2))
-
-    aspect = image_width / image_height
-    if height is not None and width is not None:
-        if height % 2 or width % 2 or height < MIN_IMAGE_SIDE or width < MIN_IMAGE_SIDE:
-            raise GIDInputError(f"height and width must be even and >= {MIN_IMAGE_SIDE}, got {height}x{width} (h x w)")
-        return height, width
-    if height is not None:
-        return even(height), even(height * aspect)
-    if width is not None:
-        return even(width / aspect), even(width)
-    shrink = min(1.0, max_long_side / max(image_height, image_width))
-    return even(image_height * shrink), even(image_width * shrink)
-
-
 def check_image_encoder(unet: FrequencyUNet, encoder: EfficientNetLiteEncoder | None) -> None:
     """GIDInputError unless the U-Net gets exactly the features it was trained on (or needs none)."""
     wanted = unet.config.image_feature_encoder if unet.takes_image_features else None
@@ -182,22 +125,6 @@ def check_image_encoder(unet: FrequencyUNet, encoder: EfficientNetLiteEncoder | 
             f"the image encoder {encoder.config.fingerprint} (features {encoder.feature_channels}) is not the one "
             f"the U-Net was trained on ({wanted}, features {tuple(unet.config.image_feature_channels)})"
         )
-
-
-@dataclass
-class GIDPipelineOutput(BaseOutput):
-    """Output of GIDPipeline.
-
-    Attributes:
-        frames: per input image, one loop of num_frames frames (diffusers' video convention): "pil" a list of lists
-            of PIL images, "np" a (B, F, H, W, 3) float32 array in [0, 1], "pt" a (B, F, 3, H, W) float tensor in
-            [0, 1]; None for output_type "spectrum". Frame 0 is the input image; frame F would equal frame 0.
-        spectral_volumes: per input image, the sampled SpectralVolume at the output resolution, in pixels of that
-            grid, motion_scale applied, time base (num_frames, fps): replaying it renders the same loop.
-    """
-
-    frames: list[list[PIL.Image.Image]] | np.ndarray | torch.Tensor | None
-    spectral_volumes: list[SpectralVolume]
 
 
 class GIDPipeline(DiffusionPipeline):
@@ -239,8 +166,6 @@ class GIDPipeline(DiffusionPipeline):
         check_image_encoder(unet, image_encoder)
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, image_encoder=image_encoder)
         self.register_to_config(model_size=tuple(model_size), default_guidance_scale=float(default_guidance_scale))
-        # Frames are produced in [0, 1]: no [-1, 1] denormalisation, no resizing.
-        self.video_processor = VideoProcessor(do_normalize=False, do_resize=False)
 
     # ------------------------------------------------------------------------------------------ loading
 
@@ -307,6 +232,12 @@ class GIDPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------------------------------ properties
 
     @property
+    def player(self) -> Player:
+        """Plays spectral volumes on photos with this pipeline's renderer, on its execution device: loops
+        (``player.render``, ``player.iter_loop_frames`` with PlaybackControls) and pokes (``player.poke``)."""
+        return Player(self.renderer, device=self._execution_device)
+
+    @property
     def normalizer(self) -> SpectralNormalizer:
         """The U-Net's normalisation statistics; a GIDInputError for a U-Net that was never trained."""
         return self.unet.normalizer
@@ -345,7 +276,7 @@ class GIDPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         """Images in any accepted form -> (B, 3, H, W) float32 in [0, 1] at the output resolution.
 
-        Accepted: a PIL image, an (H, W, 3) uint8 array (or anything video.read_image takes), a (3, H, W) or
+        Accepted: a PIL image, an (H, W, 3) uint8 array (or anything media.images.read_image takes), a (3, H, W) or
         (B, 3, H, W) float tensor in [0, 1], or a list of those; all images must have the same size. The output
         size follows ``output_resolution``; an image already at that size is passed through unchanged, so frame 0
         of the loop is exactly the input.
@@ -353,7 +284,7 @@ class GIDPipeline(DiffusionPipeline):
         images = list(image) if isinstance(image, (list, tuple)) else [image]
         if not images:
             raise GIDInputError("no image given")
-        tensors = [t for item in images for t in _to_tensors(item)]
+        tensors = [t for item in images for t in image_tensors(item)]
         sizes = {tuple(t.shape[-2:]) for t in tensors}
         if len(sizes) > 1:
             listed = ", ".join(f"{w}x{h}" for h, w in sorted(sizes))
@@ -366,36 +297,40 @@ class GIDPipeline(DiffusionPipeline):
 
     def check_inputs(
         self,
+        batch_size: int,
         num_inference_steps: int,
         guidance_scale: float,
         self_guidance_scale: float,
         num_frames: int,
         fps: float,
-        motion_scale: float,
         output_type: str,
+        generator: torch.Generator | list[torch.Generator] | None,
         callback_on_step_end_tensor_inputs: Sequence[str],
     ) -> None:
-        """Raise GIDInputError for a bad argument, before any model runs."""
-        num_frequencies = self.unet.config.num_frequencies
-        checks = (
-            (isinstance(num_inference_steps, int) and num_inference_steps >= 1,
-             f"num_inference_steps must be a positive integer, got {num_inference_steps!r}"),
-            (math.isfinite(guidance_scale), f"guidance_scale must be finite, got {guidance_scale}"),
-            (math.isfinite(self_guidance_scale) and self_guidance_scale >= 0,
-             f"self_guidance_scale must be >= 0, got {self_guidance_scale}"),
-            (_is_frame_count(num_frames, num_frequencies),
-             f"num_frames must be an integer from {max(2, 2 * (num_frequencies - 1))} (to hold {num_frequencies} "
-             f"frequencies) to MAX_NUM_FRAMES = {MAX_NUM_FRAMES}, got {num_frames!r}"),
-            (math.isfinite(fps) and fps > 0, f"fps must be positive, got {fps}"),
-            (math.isfinite(motion_scale) and motion_scale >= 0, f"motion_scale must be >= 0, got {motion_scale}"),
-            (output_type in OUTPUT_TYPES, f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}"),
-            (set(callback_on_step_end_tensor_inputs) <= set(self._callback_tensor_inputs),
-             f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}, got "
-             f"{list(callback_on_step_end_tensor_inputs)}"),
-        )  # fmt: skip
-        for ok, message in checks:
-            if not ok:
-                raise GIDInputError(message)
+        """Raise GIDInputError for a bad argument (each named, with the limit it breaks), before any model runs."""
+        check_number("num_inference_steps", num_inference_steps, 1, MAX_INFERENCE_STEPS, integer=True)
+        if not isinstance(num_inference_steps, int) or isinstance(num_inference_steps, bool):
+            raise GIDInputError(f"num_inference_steps must be an integer, got {num_inference_steps!r}")
+        check_number("guidance_scale", guidance_scale, 0.0, MAX_GUIDANCE_SCALE)
+        check_number("self_guidance_scale", self_guidance_scale, 0.0, MAX_SELF_GUIDANCE_SCALE)
+        fewest = min_loop_frames(self.unet.config.num_frequencies)
+        if not isinstance(num_frames, int) or isinstance(num_frames, bool):
+            raise GIDInputError(f"num_frames must be an integer, got {num_frames!r}")
+        check_number(f"num_frames (to hold {self.unet.config.num_frequencies} frequencies)", num_frames, fewest,
+                     MAX_NUM_FRAMES, integer=True)  # fmt: skip
+        check_number("fps", fps, 0.0, low_open=True)
+        if output_type not in OUTPUT_TYPES:
+            raise GIDInputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        if isinstance(generator, list):
+            if len(generator) != batch_size:
+                raise GIDInputError(f"got {len(generator)} generators for {batch_size} images: give one per image")
+            if not all(isinstance(g, torch.Generator) for g in generator):
+                raise GIDInputError("generator must be a torch.Generator or a list of them (one per image)")
+        elif generator is not None and not isinstance(generator, torch.Generator):
+            raise GIDInputError(f"generator must be a torch.Generator or a list, got {type(generator).__name__}")
+        if not set(callback_on_step_end_tensor_inputs) <= set(self._callback_tensor_inputs):
+            raise GIDInputError(f"callback_on_step_end_tensor_inputs must be among {self._callback_tensor_inputs}, "
+                                f"got {list(callback_on_step_end_tensor_inputs)}")  # fmt: skip
         if self_guidance_scale > 0 and not hasattr(self.scheduler, "alphas_cumprod"):
             raise GIDInputError(
                 f"motion self-guidance needs a DDPM-family scheduler with alphas_cumprod; "
@@ -447,6 +382,7 @@ class GIDPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------------------------------ sampling
 
     @torch.no_grad()
+    @replace_example_docstring(EXAMPLE_DOC_STRING)
     def __call__(
         self,
         image: PipelineImage | Sequence[PipelineImage],
@@ -455,12 +391,13 @@ class GIDPipeline(DiffusionPipeline):
         self_guidance_scale: float = 0.0,
         num_frames: int = 150,
         fps: float = 30.0,
-        motion_scale: float = 1.0,
         motion_mask: MaskInput | Sequence[MaskInput] | None = None,
+        playback: PlaybackControls | None = None,
         height: int | None = None,
         width: int | None = None,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
+        decode_chunk_size: int | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
         callback_on_step_end: Callable[[GIDPipeline, int, Any, dict], dict] | None = None,
@@ -480,34 +417,43 @@ class GIDPipeline(DiffusionPipeline):
                 the pooling autoencoder).
             num_frames: frames of one loop period (at least 2 (K - 1)); the loop lasts num_frames / fps seconds.
             fps: frame rate the loop is meant to be played at (recorded in the spectral volumes).
-            motion_scale: multiplies every displacement (0 gives a still video).
             motion_mask: where the photo should move (gid_pipeline.motion.mask): a mask image (white moves, black
                 stays still, grey or transparent unknown), an (H, W) array or tensor in [0, 1], or one per image; any
                 size with the photo's aspect ratio. Needs a U-Net trained with masks; the model decides how what is
                 painted moves.
+            playback: how the frames play (gid_pipeline.player.PlaybackControls: amplitude, speed, band, region,
+                fps, ...); the returned spectral volumes are as predicted whatever it says.
             height, width: output size in pixels (even); default the image's size, long side <= 512.
             generator: torch.Generator(s) for the initial noise (and stochastic schedulers).
             latents: optional (B, K, C, h, w) initial noise instead of drawing it.
+            decode_chunk_size: frequency slices the autoencoder decodes at a time (None: all at once); smaller
+                uses less memory.
             output_type: "pil", "np", "pt" (frames, see GIDPipelineOutput) or "spectrum" (no rendering).
             return_dict: return a GIDPipelineOutput rather than a tuple (frames, spectral_volumes).
             callback_on_step_end: called as f(pipe, step, timestep, tensors) after each denoising step; the dict
                 it returns may replace the tensors (e.g. "latents").
             callback_on_step_end_tensor_inputs: names of the tensors passed to it (from _callback_tensor_inputs).
 
+        Examples:
+
         Returns:
             GIDPipelineOutput(frames, spectral_volumes), or the tuple (frames, spectral_volumes).
         """
         if guidance_scale is None:
             guidance_scale = self.config.get("default_guidance_scale", PAPER_GUIDANCE_SCALE)
-        self.check_inputs(num_inference_steps, guidance_scale, self_guidance_scale, num_frames, fps, motion_scale,
-                          output_type, callback_on_step_end_tensor_inputs)  # fmt: skip
+        images = self.preprocess_image(image, height, width)
+        batch_size, _, out_height, out_width = images.shape
+        self.check_inputs(batch_size, num_inference_steps, guidance_scale, self_guidance_scale, num_frames, fps,
+                          output_type, generator, callback_on_step_end_tensor_inputs)  # fmt: skip
+        if decode_chunk_size is not None:
+            check_number("decode_chunk_size", decode_chunk_size, 1, integer=True)
+        if playback is not None and not isinstance(playback, PlaybackControls):
+            raise GIDInputError(f"playback must be a PlaybackControls, got {type(playback).__name__}")
         self._guidance_scale = float(guidance_scale)
         self._interrupt = False
         device = self._execution_device
         normalizer = self.normalizer
-
-        images = self.preprocess_image(image, height, width).to(device)
-        batch_size, _, out_height, out_width = images.shape
+        images = images.to(device)
         model_height, model_width = model_resolution(
             out_height, out_width, self.spatial_multiple, tuple(self.config.model_size)
         )
@@ -553,22 +499,47 @@ class GIDPipeline(DiffusionPipeline):
                     latents = outputs.pop("latents", latents)
                 progress_bar.update()
 
-        spectra = normalizer.denormalize(decode_latents(self.vae, latents).float())  # (B, K, 4, h, w) model px
+        spectra = normalizer.denormalize(self.decode_latents(latents, decode_chunk_size))  # (B, K, 4, h, w) px
         if not bool(torch.isfinite(spectra).all()):
             advice = f": lower self_guidance_scale ({self_guidance_scale:g})" if self_guidance_scale > 0 else ""
             raise GIDInputError(f"sampling diverged to non-finite displacements{advice}")
-        spectra = resize_spectrum(spectra, (out_height, out_width)) * motion_scale
+        spectra = resize_spectrum(spectra, (out_height, out_width))
         volumes = [SpectralVolume(spectrum.cpu(), num_frames, float(fps)) for spectrum in spectra]
 
         frames = None
         if output_type != "spectrum":
-            video = self.render(images, volumes)  # (B, F, 3, H, W)
-            frames = self.video_processor.postprocess_video(video.transpose(1, 2), output_type=output_type)
+            frames = postprocess_frames(self.render_loops(images, volumes, playback), output_type)
 
         self.maybe_free_model_hooks()
         if not return_dict:
             return frames, volumes
         return GIDPipelineOutput(frames=frames, spectral_volumes=volumes)
+
+    def decode_latents(self, latents: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
+        """(B, K, C, h, w) latents -> (B, K, 4, H, W) float32 normalised spectra, chunk_size slices at a time."""
+        if chunk_size is None:
+            return decode_latents(self.vae, latents).float()
+        batch = latents.shape[0]
+        slices = latents.flatten(0, 1)
+        decoded = [decode_latents(self.vae, part[:, None]).float() for part in slices.split(chunk_size)]
+        return torch.cat(decoded).flatten(0, 1).unflatten(0, (batch, -1))
+
+    def render_loops(
+        self, images: torch.Tensor, volumes: Sequence[SpectralVolume], playback: PlaybackControls | None = None
+    ) -> torch.Tensor:
+        """(B, 3, H, W) images in [0, 1] and their volumes, played by the player -> (B, F, 3, H, W) frames."""
+        playback = playback or PlaybackControls()
+        player = self.player
+        videos = []
+        for image, volume in zip(images, volumes, strict=True):
+            total = loop_timing(volume, playback).frames
+            with self.progress_bar(total=total) as progress_bar:
+                chunks = []
+                for chunk in player.iter_loop_frames(image, volume, playback):
+                    chunks.append(chunk)
+                    progress_bar.update(chunk.shape[0])
+            videos.append(torch.cat(chunks))
+        return torch.stack(videos)
 
     def predict_spectral_volume(self, image: PipelineImage | Sequence[PipelineImage], **kwargs) -> list[SpectralVolume]:
         """Sample spectral volumes without rendering: ``__call__``'s arguments (but output_type and return_dict).
@@ -580,261 +551,6 @@ class GIDPipeline(DiffusionPipeline):
             if name in kwargs:
                 raise GIDInputError(f"predict_spectral_volume takes no {name}")
         return self(image, output_type="spectrum", **kwargs).spectral_volumes
-
-    def iter_frames(
-        self, image: torch.Tensor, volume: SpectralVolume, learned_renderer: bool = True
-    ) -> Iterator[torch.Tensor]:
-        """Stream one image's loop: (n, 3, H, W) float chunks in [0, 1], with the pipeline's renderer.
-
-        Args:
-            image: (3, H, W) float in [0, 1] at the volume's resolution (preprocess_image gives it).
-            volume: its spectral volume (motion_scale already applied); num_frames frames are rendered.
-            learned_renderer: False renders with pixel softmax splatting even when the pipeline has a renderer
-                (several times faster on a CPU).
-        """
-        renderer = self.renderer if learned_renderer else None
-        return stream_loop(image, volume.spectrum, volume.num_frames, renderer=renderer)
-
-    def render(self, images: torch.Tensor, volumes: Sequence[SpectralVolume]) -> torch.Tensor:
-        """(B, 3, H, W) images in [0, 1] and their volumes -> (B, F, 3, H, W) float frames in [0, 1]."""
-        return torch.stack(
-            [self._collect(self.iter_frames(image.float(), volume), volume.num_frames)
-             for image, volume in zip(images, volumes, strict=True)]
-        )  # fmt: skip
-
-    # ------------------------------------------------------------------------------------------ playing a volume
-
-    def played_volume(
-        self,
-        image: PipelineImage,
-        volume: SpectralVolume,
-        *,
-        speed: float = 1.0,
-        amplitude: float = 1.0,
-        frequency_band: FrequencyBand | None = None,
-        region_mask: Mask | None = None,
-        num_frames: int | None = None,
-        fps: float | None = None,
-    ) -> SpectralVolume:
-        """The volume ``iter_loop_frames`` plays for these controls: fitted to the image, controls applied.
-
-        See iter_loop_frames for the arguments. Returns a SpectralVolume on the image's grid (pixels of it) whose
-        (num_frames, fps) is the rendered loop's: replaying it (gid render, rendering.render_loop) gives the same
-        frames.
-        """
-        height, width = self._single_image(image).shape[-2:]
-        return self._played(height, width, volume, speed, amplitude, frequency_band, region_mask, num_frames, fps)
-
-    def iter_loop_frames(
-        self,
-        image: PipelineImage,
-        volume: SpectralVolume,
-        *,
-        speed: float = 1.0,
-        amplitude: float = 1.0,
-        frequency_band: FrequencyBand | None = None,
-        region_mask: Mask | None = None,
-        num_frames: int | None = None,
-        fps: float | None = None,
-        learned_renderer: bool = True,
-    ) -> Iterator[torch.Tensor]:
-        """Stream a seamless loop of one image moved by a spectral volume, with motion controls.
-
-        The volume is fitted to the image (resized, displacements scaled; the aspect ratios must agree), then
-        motion_controls.apply_controls: the band, the region mask, the amplitude, the speed. Rendering uses the
-        pipeline's learned renderer when it has one (else pixel softmax splatting), chunk by chunk, so memory
-        stays bounded. Arguments are checked before the iterator is returned.
-
-        Args:
-            image: one image as __call__ takes it (PIL image, (H, W, 3) uint8 array, (3, H, W) float tensor in
-                [0, 1], or a path); rendered at its own size.
-            volume: its SpectralVolume (e.g. out.spectral_volumes[0] of __call__, or SpectralVolume.load).
-            speed: playback speed factor, > 0: 2 plays the loop in half the time (half the frames at one fps).
-            amplitude: displacement factor (0 is still; negative flips the motion).
-            frequency_band: (low_hz, high_hz) of the volume's frequencies to keep (None: no limit on that side).
-            region_mask: (h, w) values in [0, 1] of the image's aspect ratio: 0 holds a region still.
-            num_frames: frames of one period; default round(period_seconds / speed * fps). Given without fps, the
-                period is kept and the frame rate follows (more frames, smoother loop); given with fps, the period
-                is num_frames / fps seconds. At most MAX_NUM_FRAMES.
-            fps: frames per second of the loop; default the volume's.
-            learned_renderer: False renders with pixel softmax splatting even when the pipeline has a renderer.
-
-        Yields:
-            (n, 3, H, W) float32 frames in [0, 1] on the CPU, in order; frame 0 is the image, and the frame after
-            the last would equal frame 0.
-        """
-        tensor = self._single_image(image)
-        played = self._played(*tensor.shape[-2:], volume, speed, amplitude, frequency_band, region_mask,
-                              num_frames, fps)  # fmt: skip
-        return self._on_cpu(self.iter_frames(tensor.to(self._execution_device), played, learned_renderer))
-
-    def render_spectral_volume(
-        self,
-        image: PipelineImage,
-        volume: SpectralVolume,
-        *,
-        speed: float = 1.0,
-        amplitude: float = 1.0,
-        frequency_band: FrequencyBand | None = None,
-        region_mask: Mask | None = None,
-        num_frames: int | None = None,
-        fps: float | None = None,
-        output_type: str = "np",
-        return_dict: bool = True,
-    ) -> GIDPipelineOutput | tuple:
-        """Render one image moved by a spectral volume into a seamless loop (no sampling): iter_loop_frames, whole.
-
-        Args:
-            image, volume, speed, amplitude, frequency_band, region_mask, num_frames, fps: as iter_loop_frames.
-            output_type: "pil", "np" or "pt" (see GIDPipelineOutput).
-            return_dict: return a GIDPipelineOutput rather than a tuple (frames, spectral_volumes).
-
-        Returns:
-            GIDPipelineOutput with frames for this one image in diffusers' batched video layout (out.frames[0] is
-            the loop: (F, H, W, 3) for "np", (F, 3, H, W) for "pt", F PIL images for "pil") and spectral_volumes
-            = [the played volume] (played_volume: on the image's grid, controls applied, the loop's time base).
-        """
-        _check_frame_output_type(output_type)
-        tensor = self._single_image(image)
-        played = self._played(*tensor.shape[-2:], volume, speed, amplitude, frequency_band, region_mask,
-                              num_frames, fps)  # fmt: skip
-        video = self._collect(self.iter_frames(tensor.to(self._execution_device), played), played.num_frames)
-        return self._frames_output(video, played, output_type, return_dict)
-
-    def iter_poke_frames(
-        self,
-        image: PipelineImage,
-        volume: SpectralVolume,
-        point: tuple[float, float],
-        force: tuple[float, float],
-        *,
-        num_frames: int = 150,
-        fps: float = 30.0,
-        hold: float = 0.0,
-        damping: float = DEFAULT_DAMPING,
-    ) -> Iterator[torch.Tensor]:
-        """Stream the response of the picture to a poke: its spectral volume read as modal bases (dynamics).
-
-        The poke starts at frame 0; the scene swings and settles as damped oscillators (dynamics module
-        docstring for the model and units). Rendered with pixel softmax splatting. Arguments are checked before
-        the iterator is returned.
-
-        Args:
-            image: one image as __call__ takes it, rendered at its own size.
-            volume: its SpectralVolume, fitted to the image (the aspect ratios must agree).
-            point: (x, y) image pixels of the poke, (0, 0) the top-left pixel's centre.
-            force: (dx, dy) in pixels of the image: about how far the poked point is pushed.
-            num_frames: frames to render, 1 to MAX_NUM_FRAMES.
-            fps: frames per second, > 0.
-            hold: seconds the force is held (a drag) before release; 0 is an impulse.
-            damping: modal damping ratio in [0, 1).
-
-        Yields:
-            (n, 3, H, W) float32 frames in [0, 1] on the CPU, in order; a zero force leaves every frame the image.
-        """
-        tensor = self._single_image(image)
-        point, force = _pair(point, "point", "(x, y)"), _pair(force, "force", "(dx, dy)")
-        if isinstance(num_frames, bool) or not isinstance(num_frames, int) or not 1 <= num_frames <= MAX_NUM_FRAMES:
-            raise GIDInputError(f"num_frames must be an integer from 1 to MAX_NUM_FRAMES = {MAX_NUM_FRAMES}, "
-                                f"got {num_frames!r}")  # fmt: skip
-        params = DynamicsParams(damping=damping)
-        return poke_video_frames(tensor, volume, point, force, num_frames, fps, drag_seconds=hold, params=params)
-
-    def poke(
-        self,
-        image: PipelineImage,
-        volume: SpectralVolume,
-        point: tuple[float, float],
-        force: tuple[float, float],
-        *,
-        num_frames: int = 150,
-        fps: float = 30.0,
-        hold: float = 0.0,
-        damping: float = DEFAULT_DAMPING,
-        output_type: str = "np",
-        return_dict: bool = True,
-    ) -> GIDPipelineOutput | tuple:
-        """Render the response to a poke (iter_poke_frames, whole).
-
-        Args:
-            image, volume, point, force, num_frames, fps, hold, damping: as iter_poke_frames.
-            output_type: "pil", "np" or "pt" (see GIDPipelineOutput).
-            return_dict: return a GIDPipelineOutput rather than a tuple (frames, spectral_volumes).
-
-        Returns:
-            GIDPipelineOutput with frames for this one image (out.frames[0] is the video) and spectral_volumes =
-            [the volume fitted to the image's grid].
-        """
-        _check_frame_output_type(output_type)
-        chunks = self.iter_poke_frames(image, volume, point, force, num_frames=num_frames, fps=fps, hold=hold,
-                                       damping=damping)  # fmt: skip
-        height, width = self._single_image(image).shape[-2:]
-        fitted = SpectralVolume(fit_spectrum_to_image(volume.spectrum.float(), height, width), volume.num_frames,
-                                volume.fps)  # fmt: skip
-        return self._frames_output(self._collect(chunks, num_frames), fitted, output_type, return_dict)
-
-    def _single_image(self, image: PipelineImage) -> torch.Tensor:
-        """One image in any accepted form -> (3, H, W) float32 in [0, 1], at its own size."""
-        if isinstance(image, (list, tuple)) or (isinstance(image, torch.Tensor) and image.dim() == 4):
-            raise GIDInputError("give one image here (a PIL image, an (H, W, 3) array or a (3, H, W) tensor)")
-        (tensor,) = _to_tensors(image)
-        return tensor
-
-    def _played(
-        self,
-        height: int,
-        width: int,
-        volume: SpectralVolume,
-        speed: float,
-        amplitude: float,
-        frequency_band: FrequencyBand | None,
-        region_mask: Mask | None,
-        num_frames: int | None,
-        fps: float | None,
-    ) -> SpectralVolume:
-        """played_volume for an image of height x width (arguments as iter_loop_frames)."""
-        if not isinstance(volume, SpectralVolume):
-            raise GIDInputError(f"need a SpectralVolume (e.g. out.spectral_volumes[0]), got {type(volume).__name__}")
-        fitted = SpectralVolume(fit_spectrum_to_image(volume.spectrum.float(), height, width), volume.num_frames,
-                                volume.fps)  # fmt: skip
-        played = apply_controls(fitted, speed, amplitude, frequency_band, region_mask, fps)
-        if num_frames is not None:
-            if not _is_frame_count(num_frames, volume.num_frequencies):
-                raise GIDInputError(
-                    f"num_frames must be an integer from {max(2, 2 * (volume.num_frequencies - 1))} (to hold "
-                    f"{volume.num_frequencies} frequencies) to MAX_NUM_FRAMES = {MAX_NUM_FRAMES}, got {num_frames!r}"
-                )
-            rate = float(fps) if fps is not None else num_frames * speed / volume.period_seconds
-            played = SpectralVolume(played.spectrum, num_frames, rate)
-        if played.num_frames > MAX_NUM_FRAMES:
-            raise GIDInputError(
-                f"speed {speed:g} at {played.fps:g} fps makes a loop of {played.num_frames} frames; at most "
-                f"MAX_NUM_FRAMES = {MAX_NUM_FRAMES} (raise speed or lower fps)"
-            )
-        return played
-
-    @staticmethod
-    def _on_cpu(chunks: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
-        for chunk in chunks:
-            yield chunk.float().cpu()
-
-    def _collect(self, chunks: Iterator[torch.Tensor], total: int) -> torch.Tensor:
-        """Concatenate streamed (n, 3, H, W) chunks with a progress bar: (total, 3, H, W) float32 on the CPU."""
-        frames = []
-        with self.progress_bar(total=total) as progress_bar:
-            for chunk in chunks:
-                frames.append(chunk.float().cpu())
-                progress_bar.update(chunk.shape[0])
-        return torch.cat(frames)
-
-    def _frames_output(
-        self, video: torch.Tensor, volume: SpectralVolume, output_type: str, return_dict: bool
-    ) -> GIDPipelineOutput | tuple:
-        """(F, 3, H, W) frames of one image -> diffusers' batched video output for output_type."""
-        frames = self.video_processor.postprocess_video(video[None].transpose(1, 2), output_type=output_type)
-        if not return_dict:
-            return frames, [volume]
-        return GIDPipelineOutput(frames=frames, spectral_volumes=[volume])
 
     def _self_guide(
         self,
@@ -870,54 +586,8 @@ class GIDPipeline(DiffusionPipeline):
         return from_epsilon(epsilon, sample.float(), alpha, sigma, prediction_type).to(prediction.dtype)
 
 
-def _to_tensors(image: Any) -> list[torch.Tensor]:
-    """One pipeline image -> a list of (3, H, W) float32 tensors in [0, 1] (a (B, 3, H, W) tensor gives B)."""
-    if isinstance(image, torch.Tensor):
-        if not image.is_floating_point():
-            raise GIDInputError(f"an image tensor must be float in [0, 1], got {image.dtype}")
-        if image.ndim not in (3, 4) or image.shape[-3] != 3:
-            raise GIDInputError(f"an image tensor must be (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
-        batch = image.detach().float().cpu().reshape(-1, *image.shape[-3:])
-        height, width = batch.shape[-2:]
-        if min(height, width) < MIN_IMAGE_SIDE or height * width > MAX_IMAGE_PIXELS:
-            raise GIDInputError(
-                f"image is {width}x{height}: each side must be at least {MIN_IMAGE_SIDE} pixels and the image at most "
-                f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"
-            )
-        if not bool(torch.isfinite(batch).all()) or batch.min() < 0 or batch.max() > 1:
-            raise GIDInputError("an image tensor must hold finite values in [0, 1]")
-        return list(batch)
-    if isinstance(image, (PIL.Image.Image, np.ndarray, str, os.PathLike, Path)):
-        return [image_to_tensor(read_image(image))]
-    raise GIDInputError(
-        f"an image must be a PIL image, an (H, W, 3) uint8 array or a float tensor, got {type(image).__name__}"
-    )
-
-
 def _twice(value: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """A condition for both halves of a classifier-free guidance batch (a tensor, or a tuple of feature maps)."""
     if isinstance(value, tuple):
         return tuple(torch.cat([maps, maps]) for maps in value)
     return torch.cat([value, value])
-
-
-def _is_frame_count(num_frames: Any, num_frequencies: int) -> bool:
-    """An integer number of frames that holds num_frequencies frequencies and is at most MAX_NUM_FRAMES."""
-    minimum = max(2, 2 * (num_frequencies - 1))
-    return isinstance(num_frames, int) and not isinstance(num_frames, bool) and minimum <= num_frames <= MAX_NUM_FRAMES
-
-
-def _check_frame_output_type(output_type: str) -> None:
-    if output_type not in FRAME_OUTPUT_TYPES:
-        raise GIDInputError(f"output_type must be one of {FRAME_OUTPUT_TYPES}, got {output_type!r}")
-
-
-def _pair(value: Any, name: str, layout: str) -> tuple[float, float]:
-    """A pair of finite numbers, e.g. a poke's point or force; GIDInputError naming ``name`` otherwise."""
-    try:
-        first, second = (float(v) for v in value)
-    except (TypeError, ValueError) as error:
-        raise GIDInputError(f"{name} must be a pair of numbers {layout}, got {value!r}") from error
-    if not (math.isfinite(first) and math.isfinite(second)):
-        raise GIDInputError(f"{name} must be finite, got {value!r}")
-    return first, second

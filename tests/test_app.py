@@ -22,10 +22,19 @@ from PIL import Image
 from test_pipeline import get_dummy_components
 
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline
-from gid_pipeline import app_logic as logic
+from gid_pipeline.app.clips import ClipRequest
+from gid_pipeline.app.engine import MotionEngine, PredictionSettings, storable
+from gid_pipeline.app.loops import app_timing, gif_plan, loop_controls
+from gid_pipeline.app.memory import limit_heap_growth, release_free_memory
+from gid_pipeline.app.photos import draw_poke_marker, force_vector, to_image_pixels
+from gid_pipeline.app.pokes import PokeRequest
+from gid_pipeline.app.sessions import ShownPhotos
+from gid_pipeline.app.storage import OutputFolder
 from gid_pipeline.guidance import PAPER_GUIDANCE_SCALE
 from gid_pipeline.media.images import read_image
 from gid_pipeline.media.video import probe_video, read_video, write_video
+from gid_pipeline.player import LoopTiming
+from gid_pipeline.sizing import working_size
 from gid_pipeline.spectral.volume import SpectralVolume
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls from tests
@@ -141,7 +150,8 @@ def test_speed_and_length_set_the_period_and_the_whole_loops_in_the_file(served)
     frames = read_video(video_path(video)).frames
     assert np.array_equal(frames[:20], frames[20:40]) and np.array_equal(frames[:20], frames[60:])  # copies
     assert probe_video(gif).num_frames == 19  # one period: round(2.5 s / 0.13 s)
-    assert SpectralVolume.load(spectrum).period_seconds == pytest.approx(2.5)  # `gid render` replays it at speed 2
+    # Stored as predicted (playback controls are never baked in): `gid render --speed 2` replays this loop.
+    assert SpectralVolume.load(spectrum).period_seconds == pytest.approx(5.0)
     # Speed 4 at 30 fps: 1.25 s is 37.5 frames, so 38 at 30.4 fps; 6 s of video holds 5 whole loops.
     video, *_, timing = loop(client, size=64, seed=5, speed=4.0, fps=30, duration=6, renderer="pixel")
     assert timing == "1.25 s loop x 5 = 6.25 s; 38 frames per loop at 30.4 fps"
@@ -304,29 +314,29 @@ def test_the_server_keeps_serving_after_errors(served, bad_files):
 
 
 def test_working_size_keeps_the_aspect_ratio_with_even_sides():
-    assert logic.working_size(1024, 819, 512) == (512, 410)
-    assert logic.working_size(819, 1024, 128) == (102, 128)
-    assert logic.working_size(300, 200, 600) == (600, 400)  # enlarged when asked
+    assert working_size(1024, 819, 512) == (512, 410)
+    assert working_size(819, 1024, 128) == (102, 128)
+    assert working_size(300, 200, 600) == (600, 400)  # enlarged when asked
 
 
 def test_points_map_between_grids_pixel_centre_to_pixel_centre():
-    x, y = logic.to_image_pixels(0.0, 9.0, (10, 10), (20, 40))
+    x, y = to_image_pixels(0.0, 9.0, (10, 10), (20, 40))
     assert (x, y) == (0.5, 37.5)  # pixel 0 of 10 covers target pixels 0-1, pixel 9 rows 36-39
-    assert logic.to_image_pixels(*logic.to_image_pixels(3.2, 7.7, (64, 48), (1024, 819)), (1024, 819), (64, 48)) == (
+    assert to_image_pixels(*to_image_pixels(3.2, 7.7, (64, 48), (1024, 819)), (1024, 819), (64, 48)) == (
         pytest.approx(3.2),
         pytest.approx(7.7),
     )
 
 
 def test_force_vector_points_where_the_direction_says_image_y_down():
-    assert logic.force_vector(0, 10) == pytest.approx((10.0, 0.0))
-    assert logic.force_vector(90, 10) == pytest.approx((0.0, -10.0), abs=1e-9)  # up
-    assert logic.force_vector(225, 2**0.5) == pytest.approx((-1.0, 1.0))  # down-left
+    assert force_vector(0, 10) == pytest.approx((10.0, 0.0))
+    assert force_vector(90, 10) == pytest.approx((0.0, -10.0), abs=1e-9)  # up
+    assert force_vector(225, 2**0.5) == pytest.approx((-1.0, 1.0))  # down-left
 
 
 def test_the_marker_is_drawn_around_the_point_and_leaves_the_rest():
     image = np.full((100, 160, 3), 128, np.uint8)
-    marked = logic.draw_poke_marker(image, 40, 30, force=(10.0, 0.0))
+    marked = draw_poke_marker(image, 40, 30, force=(10.0, 0.0))
     changed = np.argwhere(np.any(marked != image, axis=2))
     assert changed[:, 0].min() >= 30 - 10 and changed[:, 0].max() <= 30 + 10  # rows near y = 30
     assert changed[:, 1].min() >= 40 - 10 and changed[:, 1].max() > 40 + 10  # the arrow points right
@@ -336,11 +346,11 @@ def test_the_marker_is_drawn_around_the_point_and_leaves_the_rest():
 def test_volumes_handed_out_are_at_most_the_model_scale_with_displacements_scaled():
     spectrum = torch.zeros(3, 4, 240, 320)
     spectrum[:, 0], spectrum[:, 1] = 10.0, 5.0  # x.real, y.real in pixels of the 320x240 grid
-    stored = logic.storable(SpectralVolume(spectrum, 30, 15.0))
+    stored = storable(SpectralVolume(spectrum, 30, 15.0))
     assert stored.size == (192, 256) and (stored.num_frames, stored.fps) == (30, 15.0)
     assert float(stored.spectrum[0, 0].mean()) == pytest.approx(8.0) and float(stored.spectrum[0, 1].mean()) == 4.0
     small = SpectralVolume(spectrum[..., :100, :160], 30, 15.0)
-    assert logic.storable(small) is small
+    assert storable(small) is small
 
 
 def test_the_app_defaults_are_the_pipeline_defaults(app_module):
@@ -353,16 +363,16 @@ def test_the_app_defaults_are_the_pipeline_defaults(app_module):
 def test_the_guidance_default_is_the_checkpoints(tmp_path):
     """The slider starts at the checkpoint's tuned default_guidance_scale; the paper's when it does not say."""
     shipped = json.loads((DEFAULT_CHECKPOINT / "model_index.json").read_text())["default_guidance_scale"]
-    assert logic.MotionEngine(DEFAULT_CHECKPOINT).default_guidance == shipped
+    assert MotionEngine(DEFAULT_CHECKPOINT).default_guidance == shipped
     (tmp_path / "model_index.json").write_text("{}")
-    assert logic.MotionEngine(tmp_path).default_guidance == PAPER_GUIDANCE_SCALE
-    assert logic.MotionEngine("org/some-repo").default_guidance == PAPER_GUIDANCE_SCALE
+    assert MotionEngine(tmp_path).default_guidance == PAPER_GUIDANCE_SCALE
+    assert MotionEngine("org/some-repo").default_guidance == PAPER_GUIDANCE_SCALE
 
 
 def test_engine_cache_keeps_the_most_recently_used_volumes():
-    engine = logic.MotionEngine("unused", cache_size=2)
+    engine = MotionEngine("unused", cache_size=2)
     photos = [np.full((16, 16, 3), value, np.uint8) for value in range(3)]
-    settings = logic.PredictionSettings(seed=0, steps=1, guidance=1.0)
+    settings = PredictionSettings(seed=0, steps=1, guidance=1.0)
 
     def compute(image, settings):
         return SpectralVolume(torch.full((2, 4, 16, 16), float(image[0, 0, 0])), 4, 4.0)
@@ -372,63 +382,63 @@ def test_engine_cache_keeps_the_most_recently_used_volumes():
     assert engine.predictions == 4  # photos 0, 1, 2, then 0 again after it was evicted; 2 was a hit
     assert engine.lookup(photos[1], settings) is None
     assert float(engine.lookup(photos[2], settings).spectrum[0, 0, 0, 0]) == 2.0
-    assert engine.lookup(photos[2], logic.PredictionSettings(seed=1, steps=1, guidance=1.0)) is None
+    assert engine.lookup(photos[2], PredictionSettings(seed=1, steps=1, guidance=1.0)) is None
 
 
 def test_loop_timing_divides_the_period_by_the_speed_in_whole_frames_and_whole_loops():
     volume = SpectralVolume(torch.zeros(16, 4, 8, 8), 150, 30.0)  # the model's: K = 16, 5 s
-    assert logic.loop_timing(volume) == logic.LoopTiming(5.0, 150, 30.0, 1)
-    timing = logic.loop_timing(volume, logic.LoopControls(speed=3.0, fps=24, duration=20))
+    assert app_timing(volume, loop_controls())[1] == LoopTiming(5.0, 150, 30.0, 1)
+    timing = app_timing(volume, loop_controls(speed=3.0, fps=24, length_seconds=20))[1]
     assert (timing.frames, timing.repeats) == (40, 12)  # 5/3 s = 40 frames at 24 fps; 12 loops = 20 s
     assert timing.fps == pytest.approx(24.0) and timing.duration_seconds == pytest.approx(20.0)
     # 30 frames at least (K = 16 frequencies), so a fast loop at a low rate gets a higher rate.
-    fast = logic.loop_timing(volume, logic.LoopControls(speed=4.0, fps=8))
+    fast = app_timing(volume, loop_controls(speed=4.0, fps=8))[1]
     assert (fast.frames, fast.fps) == (30, 24.0)
     # At most MAX_FRAMES a period: a slow loop at a high rate gets a lower rate; never past MAX_LOOP_SECONDS.
-    slow = logic.loop_timing(volume, logic.LoopControls(speed=0.25, fps=60, duration=20))
+    slow = app_timing(volume, loop_controls(speed=0.25, fps=60, length_seconds=20))[1]
     assert (slow.period_seconds, slow.frames, slow.fps, slow.repeats) == (20.0, 300, 15.0, 1)
-    assert logic.loop_timing(volume, logic.LoopControls(speed=0.3, duration=20)).repeats == 1  # 16.7 s: once
-    assert logic.loop_timing(volume, logic.LoopControls(duration=1)).repeats == 1  # at least one loop
+    assert app_timing(volume, loop_controls(speed=0.3, length_seconds=20))[1].repeats == 1  # 16.7 s: once
+    assert app_timing(volume, loop_controls(length_seconds=1))[1].repeats == 1  # at least one loop
     clip = SpectralVolume(torch.zeros(16, 4, 8, 8), 54, 15.0)  # a clip's 3.6 s window: kept as measured
-    assert logic.loop_timing(clip) == logic.LoopTiming(3.6, 54, 15.0, 1)
+    assert app_timing(clip, loop_controls())[1] == LoopTiming(3.6, 54, 15.0, 1)
 
 
 def test_the_gif_keeps_evenly_spread_frames_of_one_period_at_a_whole_delay():
-    plan = logic.gif_plan(logic.LoopTiming(5.0, 150, 30.0, 2), 512, 410)
+    plan = gif_plan(LoopTiming(5.0, 150, 30.0, 2), 512, 410)
     assert plan.size == (320, 256) and plan.fps == pytest.approx(100 / 7)  # 7/100 s delays: 14.3 fps
     kept = torch.nonzero(plan.keep).flatten()
     assert len(kept) == 71 and kept[0] == 0  # round(5 s / 0.07 s)
     assert set(torch.diff(kept).tolist()) == {2, 3}  # 150 frames thinned evenly
-    small = logic.gif_plan(logic.LoopTiming(5.0, 40, 8.0, 1), 128, 102)
+    small = gif_plan(LoopTiming(5.0, 40, 8.0, 1), 128, 102)
     assert small.size == (128, 102) and int(small.keep.sum()) == 38  # never enlarged; 13/100 s delays
 
 
 def test_prediction_settings_and_requests_refuse_out_of_range_values():
     with pytest.raises(GIDInputError, match="steps must be between 1 and 100"):
-        logic.PredictionSettings(seed=0, steps=101, guidance=1.0)
+        PredictionSettings(seed=0, steps=101, guidance=1.0)
     with pytest.raises(GIDInputError, match=r"damping must be between 0 and 0\.95"):
-        logic.PokeRequest(x=1.0, y=1.0, damping=1.0)
+        PokeRequest(x=1.0, y=1.0, damping=1.0)
     with pytest.raises(GIDInputError, match="duration must be between 1 and 20"):
-        logic.ClipRequest(duration=60.0)
+        ClipRequest(duration=60.0)
     with pytest.raises(GIDInputError, match=r"speed must be between 0\.25 and 4"):
-        logic.LoopControls(speed=5.0)
-    with pytest.raises(GIDInputError, match="frame rate must be a number"):
-        logic.LoopControls(fps=float("nan"))
+        loop_controls(speed=5.0)
+    with pytest.raises(GIDInputError, match="frame rate must be a finite number"):
+        loop_controls(fps=float("nan"))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_the_heap_settings_for_a_flat_memory_are_taken_by_glibc():
-    assert logic.limit_heap_growth()  # benchmarks/bench_app.py measures what they do
+    assert limit_heap_growth()  # benchmarks/bench_app.py measures what they do
 
 
 def test_memory_freed_by_a_request_goes_back_to_the_system():
     blocks = [bytearray(4096) for _ in range(8192)]  # 32 MB of small heap blocks, then freed
     del blocks
-    assert logic.release_free_memory()
+    assert release_free_memory()
 
 
 def test_output_folder_sweeps_files_older_than_its_max_age(tmp_path):
-    folder = logic.OutputFolder(tmp_path, max_age=60.0)
+    folder = OutputFolder(tmp_path, max_age=60.0)
     old, fresh = tmp_path / "old.mp4", tmp_path / "fresh.mp4"
     old.write_bytes(b"x")
     fresh.write_bytes(b"x")
@@ -440,7 +450,7 @@ def test_output_folder_sweeps_files_older_than_its_max_age(tmp_path):
 
 def test_a_photo_is_claimed_once_per_session_however_many_times_change_fires():
     now = [0.0]
-    shown = logic.ShownPhotos(max_sessions=2, repeat_window=30.0, clock=lambda: now[0])
+    shown = ShownPhotos(max_sessions=2, repeat_window=30.0, clock=lambda: now[0])
     assert shown.claim("a", "/p/1.jpg") and not shown.claim("a", "/p/1.jpg")  # a repeat: keep the clicked point
     assert shown.claim("b", "/p/1.jpg")  # another browser showing the same photo
     assert shown.claim("a", "/p/2.jpg") and not shown.claim("a", "/p/2.jpg")  # a new photo resets the point
@@ -455,7 +465,7 @@ def test_a_photo_is_claimed_once_per_session_however_many_times_change_fires():
 def test_concurrent_repeats_of_one_change_claim_the_photo_once():
     from concurrent.futures import ThreadPoolExecutor
 
-    shown = logic.ShownPhotos()
+    shown = ShownPhotos()
     with ThreadPoolExecutor(8) as pool:
         claims = list(pool.map(lambda _: shown.claim("s", "/p/1.jpg"), range(64)))
     assert claims.count(True) == 1

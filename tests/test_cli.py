@@ -59,7 +59,8 @@ def test_render_reuses_a_spectrum_at_another_size(tree_loop, tmp_path, tree_clip
     ])
     assert code == 0
     gif = read_video(tmp_path / "big.gif")
-    assert gif.frames.shape == (27, 240, 320, 3)  # one period (3.6 s) at 15 fps, twice as fast
+    # One period (3.6 s) twice as fast is 27 frames at 15 fps, which would alias the 16 frequencies: 30 frames.
+    assert gif.frames.shape == (30, 240, 320, 3)
 
 
 def test_console_script_reports_bad_input_without_traceback(tmp_path):

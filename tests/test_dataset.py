@@ -21,8 +21,9 @@ from gid_pipeline.data.shards import (
     open_dataset,
 )
 from gid_pipeline.errors import GIDInputError
+from gid_pipeline.media.images import image_to_tensor
 from gid_pipeline.procedural.scenes import generate_scene
-from gid_pipeline.rendering.loop import image_to_tensor, render_loop
+from gid_pipeline.rendering.loop import render_loop
 from gid_pipeline.spectral.transform import SpectralNormalizer
 from gid_pipeline.spectral.volume import SpectralVolume
 

@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from gid_pipeline import live_poke as live
+from gid_pipeline.app import live
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.media.images import read_image
+from gid_pipeline.media.images import image_to_tensor, read_image
 from gid_pipeline.media.video import probe_video
 from gid_pipeline.motion.dynamics import DynamicsParams, ModalBasis, Poke, modal_coordinates
-from gid_pipeline.rendering.loop import image_to_tensor
 from gid_pipeline.spectral.transform import complex_to_channels
 from gid_pipeline.spectral.volume import SpectralVolume
 

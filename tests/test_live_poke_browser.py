@@ -23,7 +23,7 @@ import torch
 from test_app import app_module, checkpoint  # noqa: F401 (fixtures)
 from test_live_poke import CENTRE, LIVE_HEIGHT, LIVE_WIDTH, PHOTO, RADIUS, disc_volume, live_photo
 
-from gid_pipeline import live_poke as live
+from gid_pipeline.app import live
 from gid_pipeline.motion.dynamics import ModalBasis, Poke, modal_coordinates, modal_displacements
 from gid_pipeline.spectral.volume import SpectralVolume
 

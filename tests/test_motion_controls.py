@@ -1,4 +1,4 @@
-"""motion_controls: properties of retime, band_limited, masked, scaled, apply_controls and amplitude_map, checked
+"""spectral.controls: properties of band_limited, masked, scaled and amplitude_map, checked
 on the spectra and on rendered frames (pixel softmax splatting)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 
 from gid_pipeline.errors import GIDInputError
 from gid_pipeline.rendering.loop import render_loop
-from gid_pipeline.spectral.controls import amplitude_map, apply_controls, band_limited, masked, retime, scaled
+from gid_pipeline.spectral.controls import amplitude_map, band_limited, masked, scaled
 from gid_pipeline.spectral.transform import spectrum_to_motion
 from gid_pipeline.spectral.volume import SpectralVolume
 
@@ -33,34 +33,6 @@ def image() -> torch.Tensor:
 def motion(volume: SpectralVolume) -> torch.Tensor:
     """(T, 2, H, W) displacements of one period, frame 0 pinned."""
     return spectrum_to_motion(volume.spectrum, volume.num_frames)
-
-
-def test_retime_keeps_the_spectrum_and_scales_the_period():
-    volume = make_volume()
-    for speed, frames in ((2.0, 15), (0.5, 60), (3.0, 10), (1.0, 30)):
-        played = retime(volume, speed)
-        assert played.spectrum is volume.spectrum  # shared, unchanged
-        assert (played.num_frames, played.fps) == (frames, volume.fps)
-        assert played.period_seconds == pytest.approx(volume.period_seconds / speed)
-        torch.testing.assert_close(played.frequencies_hz, volume.frequencies_hz * speed)
-    # Frame n of the loop at speed 2 is frame 2n of the original loop, and it still wraps around seamlessly.
-    fast = motion(retime(volume, 2.0))
-    torch.testing.assert_close(fast, motion(volume)[::2], atol=1e-4, rtol=0)
-    wrapped = spectrum_to_motion(volume.spectrum, 15, frame_indices=torch.tensor([15.0]))
-    torch.testing.assert_close(wrapped[0], fast[0], atol=1e-4, rtol=0)
-    # Another frame rate keeps the period in seconds; only the frame count follows.
-    other = retime(volume, 2.0, fps=60.0)
-    assert (other.num_frames, other.fps) == (30, 60.0) and other.period_seconds == pytest.approx(0.5)
-
-
-@pytest.mark.parametrize(
-    ("speed", "message"),
-    [(0.0, "speed must be a positive"), (-1.0, "speed must be a positive"), (float("nan"), "speed must be"),
-     (True, "speed must be"), (4.0, r"too fast.*at least 10.*at most 3")],
-)  # fmt: skip
-def test_retime_bad_speed(speed, message):
-    with pytest.raises(GIDInputError, match=message):
-        retime(make_volume(), speed)
 
 
 def test_band_limited_full_band_is_identity_and_an_empty_band_is_still():
@@ -92,10 +64,6 @@ def test_band_limited_full_band_is_identity_and_an_empty_band_is_still():
 def test_band_limited_bad_band(band, message):
     with pytest.raises(GIDInputError, match=message):
         band_limited(make_volume(), *band)
-    with pytest.raises(GIDInputError, match=message):
-        apply_controls(make_volume(), frequency_band=band)
-    with pytest.raises(GIDInputError, match="pair"):
-        apply_controls(make_volume(), frequency_band=(1.0,))
 
 
 def test_masked_ones_is_identity_zeros_is_still_and_soft_in_between():
@@ -174,15 +142,3 @@ def test_amplitude_map_is_the_rms_swing_over_a_loop(num_frequencies, num_frames)
     spectrum[1, 0] = 1.5  # S_1 = 1.5 px: x(t) = 3 cos(2 pi t / T) - 3
     single = amplitude_map(SpectralVolume(spectrum, num_frames, 30.0))
     torch.testing.assert_close(single, torch.full((HEIGHT, WIDTH), 3.0 / math.sqrt(2.0)))
-
-
-def test_apply_controls_composes_the_controls():
-    volume = make_volume()
-    assert torch.equal(apply_controls(volume).spectrum, volume.spectrum)
-    region = torch.rand(HEIGHT, WIDTH, generator=torch.Generator().manual_seed(5))
-    played = apply_controls(volume, speed=2.0, amplitude=0.5, frequency_band=(1.0, 3.0), region_mask=region)
-    expected = retime(scaled(masked(band_limited(volume, 1.0, 3.0), region), 0.5), 2.0)
-    torch.testing.assert_close(played.spectrum, expected.spectrum, atol=0, rtol=0)
-    assert (played.num_frames, played.fps) == (15, 30.0)
-    with pytest.raises(GIDInputError, match="SpectralVolume"):
-        apply_controls(volume.spectrum)

@@ -12,7 +12,8 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, FlowMatchEuler
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline, GIDPipelineOutput
 from gid_pipeline.models import FrequencyUNet, SplatRenderer, make_spectral_vae
 from gid_pipeline.models.spectral_vae import decode_latents
-from gid_pipeline.pipeline_gid import model_resolution, output_resolution
+from gid_pipeline.player import PlaybackControls
+from gid_pipeline.sizing import model_resolution, output_resolution
 from gid_pipeline.spectral.transform import resize_spectrum, spectrum_to_motion
 from gid_pipeline.spectral.volume import SpectralVolume
 from gid_pipeline.training.train_unet import make_noise_scheduler
@@ -150,11 +151,12 @@ def test_predict_spectral_volume_matches_call(pipe):
         pipe.predict_spectral_volume(**get_dummy_inputs())
 
 
-def test_motion_scale_scales_the_volume(pipe):
-    base = pipe(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum
-    double = pipe(**get_dummy_inputs(output_type="spectrum", motion_scale=2.0)).spectral_volumes[0].spectrum
-    torch.testing.assert_close(double, 2.0 * base)
-    still = pipe(**get_dummy_inputs(motion_scale=0.0)).frames[0]
+def test_playback_amplitude_plays_the_volume_scaled_and_returns_it_as_predicted(pipe):
+    base = pipe(**get_dummy_inputs(output_type="pt"))
+    double = pipe(**get_dummy_inputs(output_type="pt", playback=PlaybackControls(amplitude=2.0)))
+    torch.testing.assert_close(double.spectral_volumes[0].spectrum, base.spectral_volumes[0].spectrum)
+    assert not torch.allclose(double.frames, base.frames)
+    still = pipe(**get_dummy_inputs(playback=PlaybackControls(amplitude=0.0))).frames[0]
     torch.testing.assert_close(still, get_dummy_inputs()["image"].expand_as(still), atol=1e-5, rtol=0)
 
 
@@ -260,7 +262,8 @@ def test_return_dict_false_gives_a_tuple(pipe):
 
 def test_loop_starts_at_the_input_and_is_periodic(pipe):
     array = (np.random.default_rng(1).random((32, 48, 3)) * 255).astype(np.uint8)
-    out = pipe(**get_dummy_inputs(image=PIL.Image.fromarray(array), output_type="pil", motion_scale=20.0))
+    out = pipe(**get_dummy_inputs(image=PIL.Image.fromarray(array), output_type="pil",
+                                  playback=PlaybackControls(amplitude=20.0)))  # fmt: skip
     frames = [np.asarray(frame) for frame in out.frames[0]]
     np.testing.assert_array_equal(frames[0], array)  # pinned F_0: frame 0 is the input, exactly
     assert any(np.abs(frame.astype(int) - array).max() > 20 for frame in frames[1:])  # and the rest move
@@ -299,8 +302,15 @@ def test_self_guidance_calms_the_seam(pipe):
     with torch.inference_mode():  # autograd inside the step works under inference mode too
         again = pipe(**{**inputs, "generator": torch.Generator().manual_seed(0), "self_guidance_scale": 0.3})
     torch.testing.assert_close(again.spectral_volumes[0].spectrum, guided)
-    with pytest.raises(GIDInputError, match=r"diverged.*lower self_guidance_scale"):
+    with pytest.raises(GIDInputError, match="self_guidance_scale must be between 0 and 10000"):
         pipe(**{**inputs, "self_guidance_scale": 1e30})
+
+
+def test_a_sample_that_diverges_is_refused_with_advice(pipe, monkeypatch):
+    nan = torch.full((1, 4, 4, 32, 48), torch.nan)
+    monkeypatch.setattr(pipe, "decode_latents", lambda latents, chunk_size=None: nan)
+    with pytest.raises(GIDInputError, match=r"diverged.*lower self_guidance_scale"):
+        pipe(**get_dummy_inputs(output_type="spectrum", self_guidance_scale=0.3))
 
 
 def test_dtype_float64_matches_float32(pipe):
@@ -327,7 +337,13 @@ def test_dtype_bfloat16_runs(pipe):
         ({"num_frames": 5}, "num_frames"),
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"self_guidance_scale": -1.0}, "self_guidance_scale"),
-        ({"motion_scale": float("nan")}, "motion_scale"),
+        ({"guidance_scale": -3.0}, "guidance_scale"),
+        ({"num_inference_steps": 10_000}, "num_inference_steps"),
+        ({"playback": {"amplitude": 2}}, "PlaybackControls"),
+        ({"generator": [torch.Generator(), torch.Generator()]}, "2 generators for 1 images"),
+        ({"generator": [0, 1]}, "2 generators for 1 images"),
+        ({"generator": 0}, "generator must be a torch.Generator"),
+        ({"decode_chunk_size": 0}, "decode_chunk_size"),
         ({"fps": 0.0}, "fps"),
         ({"image": torch.rand(3, 8, 40)}, "at least 16"),
         ({"image": torch.rand(3, 32, 48) * 3}, r"\[0, 1\]"),
@@ -367,171 +383,6 @@ def test_shipped_checkpoint_samples_offline(monkeypatch):
     assert torch.isfinite(volume.spectrum).all()
     assert out.frames.shape == (1, 32, 3, 80, 128)
     torch.testing.assert_close(out.frames[0, 0], image, atol=1e-5, rtol=0)
-
-
-# ---------------------------------------------------------------------------------------------- playing a volume
-
-
-@pytest.fixture
-def volume(pipe) -> SpectralVolume:
-    """A sampled 48x32 volume with a 16-frame period (so speed 2 still holds its 4 frequencies)."""
-    return pipe(**get_dummy_inputs(output_type="spectrum", num_frames=16)).spectral_volumes[0]
-
-
-@pytest.mark.parametrize("output_type", ["np", "pt", "pil"])
-def test_render_spectral_volume_output_types_and_return_dict(pipe, volume, output_type):
-    image = get_dummy_inputs()["image"]
-    out = pipe.render_spectral_volume(image, volume, output_type=output_type)
-    assert isinstance(out, GIDPipelineOutput)
-    (played,) = out.spectral_volumes
-    assert isinstance(played, SpectralVolume) and (played.num_frames, played.fps) == (16, 30.0)
-    torch.testing.assert_close(played.spectrum, volume.spectrum, atol=0, rtol=0)
-    if output_type == "np":
-        assert out.frames.shape == (1, 16, 32, 48, 3) and out.frames.dtype == np.float32
-        np.testing.assert_allclose(out.frames[0, 0], image.permute(1, 2, 0).numpy(), atol=1e-6)
-    elif output_type == "pt":
-        assert out.frames.shape == (1, 16, 3, 32, 48) and out.frames.dtype == torch.float32
-        # The same frames as rendering the volume by hand with the pipeline's renderer.
-        expected = torch.cat(list(pipe.iter_frames(image, volume)))
-        torch.testing.assert_close(out.frames[0], expected)
-    else:
-        assert len(out.frames) == 1 and len(out.frames[0]) == 16
-        assert all(isinstance(frame, PIL.Image.Image) and frame.size == (48, 32) for frame in out.frames[0])
-    frames, volumes = pipe.render_spectral_volume(image, volume, output_type=output_type, return_dict=False)
-    assert len(volumes) == 1 and len(frames[0]) == 16
-    with pytest.raises(GIDInputError, match="output_type"):
-        pipe.render_spectral_volume(image, volume, output_type="spectrum")
-
-
-def test_iter_loop_frames_streams_what_render_spectral_volume_returns(pipe, volume):
-    image = get_dummy_inputs()["image"]
-    controls = {"amplitude": 3.0, "frequency_band": (1.8, None), "num_frames": 20}
-    chunks = list(pipe.iter_loop_frames(image, volume, **controls))
-    assert all(chunk.ndim == 4 and chunk.shape[1:] == (3, 32, 48) for chunk in chunks)
-    out = pipe.render_spectral_volume(image, volume, output_type="pt", **controls)
-    torch.testing.assert_close(torch.cat(chunks), out.frames[0])
-    (played,) = out.spectral_volumes
-    # 20 frames over the volume's own period (16 frames at 30 fps): the frame rate follows.
-    assert played.num_frames == 20 and played.fps == pytest.approx(20 / (16 / 30))
-    assert played.period_seconds == pytest.approx(volume.period_seconds)
-    expected = 3.0 * volume.spectrum * (volume.frequencies_hz >= 1.8).float().view(-1, 1, 1, 1)
-    torch.testing.assert_close(played.spectrum, expected)
-
-
-def test_learned_renderer_false_renders_with_pixel_splatting(pipe, volume):
-    """The switch gives the frames of the same pipeline without its renderer; the default uses the renderer."""
-    image = get_dummy_inputs()["image"]
-    controls = {"amplitude": 3.0, "num_frames": 20}
-    pixel = torch.cat(list(pipe.iter_loop_frames(image, volume, learned_renderer=False, **controls)))
-    without = GIDPipeline(**{**pipe.components, "renderer": None})
-    torch.testing.assert_close(pixel, torch.cat(list(without.iter_loop_frames(image, volume, **controls))))
-    learned = torch.cat(list(pipe.iter_loop_frames(image, volume, **controls)))
-    assert not torch.allclose(learned, pixel)
-
-
-def test_speed_two_halves_the_loop_at_the_same_fps_and_stays_seamless(pipe, volume):
-    image = get_dummy_inputs()["image"]
-    normal = pipe.render_spectral_volume(image, volume, output_type="pt", amplitude=5.0)
-    fast = pipe.render_spectral_volume(image, volume, output_type="pt", amplitude=5.0, speed=2.0)
-    (played,) = fast.spectral_volumes
-    assert (played.num_frames, played.fps) == (8, volume.fps)
-    assert fast.frames.shape == (1, 8, 3, 32, 48)
-    # The fast loop moves as every second frame of the normal one (the frames differ a little: the splatting
-    # metric averages |F_t| over the frames of the loop) ...
-    normal_motion = spectrum_to_motion(normal.spectral_volumes[0].spectrum, 16)
-    torch.testing.assert_close(spectrum_to_motion(played.spectrum, 8), normal_motion[::2], atol=1e-4, rtol=0)
-    assert float((fast.frames[0, 1:] - image).abs().amax()) > 0.05
-    # ... and its frame num_frames would be frame 0 again (the input image).
-    ends = spectrum_to_motion(played.spectrum, played.num_frames, frame_indices=torch.tensor([0.0, 8.0]))
-    torch.testing.assert_close(ends[1], ends[0], atol=1e-4, rtol=0)
-    torch.testing.assert_close(fast.frames[0, 0], image, atol=1e-6, rtol=0)
-
-
-def test_controls_that_remove_all_motion_give_the_still_image(pipe, volume):
-    image = get_dummy_inputs()["image"]
-    for controls in ({"amplitude": 0.0}, {"frequency_band": (0.5, 1.5)}, {"region_mask": torch.zeros(16, 24)}):
-        frames = pipe.render_spectral_volume(image, volume, output_type="pt", **controls).frames[0]
-        assert torch.equal(frames, image.expand_as(frames)), controls
-    moving = pipe.render_spectral_volume(image, volume, output_type="pt", amplitude=5.0).frames[0]
-    assert float((moving - image).abs().max()) > 0.05
-
-
-def test_a_masked_region_stays_still_through_the_pipeline(volume):
-    """Pixel splatting (no learned renderer): columns far from the moving half keep the input's pixels."""
-    pipe = GIDPipeline(**get_dummy_components(renderer=False))
-    pipe.set_progress_bar_config(disable=True)
-    image = get_dummy_inputs()["image"]
-    mask = np.zeros((32, 48), dtype=np.float32)
-    mask[:, 24:] = 1.0
-    amplitude = 4.0 / float(pipe.played_volume(image, volume).spectrum.abs().amax())  # moves by a few pixels
-    out = pipe.render_spectral_volume(image, volume, output_type="np", amplitude=amplitude, region_mask=mask)
-    frames = out.frames[0]  # (16, 32, 48, 3)
-    largest = float(spectrum_to_motion(out.spectral_volumes[0].spectrum, 16).norm(dim=1).max())
-    assert 0.5 < largest < 10.0
-    still = image.permute(1, 2, 0).numpy()[:, :12]
-    np.testing.assert_allclose(frames[:, :, :12], np.broadcast_to(still, frames[:, :, :12].shape), atol=1e-6)
-    assert np.abs(frames[:, :, 24:] - image.permute(1, 2, 0).numpy()[:, 24:]).max() > 0.05
-
-
-def test_render_spectral_volume_takes_images_of_any_form_and_fits_the_volume(pipe, volume):
-    array = (np.random.default_rng(2).random((64, 96, 3)) * 255).astype(np.uint8)  # twice the volume's size
-    out = pipe.render_spectral_volume(PIL.Image.fromarray(array), volume, output_type="np")
-    assert out.frames.shape == (1, 16, 64, 96, 3)
-    (played,) = out.spectral_volumes
-    assert played.size == (64, 96)
-    torch.testing.assert_close(played.spectrum, resize_spectrum(volume.spectrum, (64, 96)))
-    np.testing.assert_allclose(out.frames[0, 0], array / 255.0, atol=1e-6)
-    assert pipe.render_spectral_volume(array, volume, output_type="pt").frames.shape == (1, 16, 3, 64, 96)
-
-
-@pytest.mark.parametrize(
-    ("image", "controls", "message"),
-    [(torch.rand(3, 32, 32), {}, "aspect ratios differ"), (torch.rand(2, 3, 32, 48), {}, "one image"),
-     (torch.rand(3, 32, 48), {"speed": 0.0}, "speed must be a positive"),
-     (torch.rand(3, 32, 48), {"speed": 0.01}, "MAX_NUM_FRAMES = 1000"),
-     (torch.rand(3, 32, 48), {"num_frames": 0}, r"num_frames must be an integer from 6"),
-     (torch.rand(3, 32, 48), {"num_frames": 10**6}, "MAX_NUM_FRAMES = 1000"),
-     (torch.rand(3, 32, 48), {"frequency_band": (2.0, 1.0)}, "reversed"),
-     (torch.rand(3, 32, 48), {"region_mask": torch.ones(1, 32, 48)}, "2-D"),
-     (torch.rand(3, 32, 48), {"fps": -1.0}, "fps must be a positive")],
-)  # fmt: skip
-def test_render_spectral_volume_bad_input(pipe, volume, image, controls, message):
-    with pytest.raises(GIDInputError, match=message):
-        pipe.render_spectral_volume(image, volume, **controls)
-    with pytest.raises(GIDInputError, match=message):
-        pipe.iter_loop_frames(image, volume, **controls)  # checked before the first frame is asked for
-    with pytest.raises(GIDInputError, match="SpectralVolume"):
-        pipe.render_spectral_volume(get_dummy_inputs()["image"], volume.spectrum)
-
-
-def test_poke_with_zero_force_is_the_still_image_and_a_push_moves(pipe, volume):
-    image = get_dummy_inputs()["image"]
-    still = pipe.poke(image, volume, (24.0, 16.0), (0.0, 0.0), num_frames=12, output_type="pt")
-    assert still.frames.shape == (1, 12, 3, 32, 48)
-    assert torch.equal(still.frames[0], image.expand(12, -1, -1, -1))
-    assert still.spectral_volumes[0].size == (32, 48)
-    pushed = pipe.poke(image, volume, (24.0, 16.0), (6.0, -2.0), num_frames=12, output_type="np", hold=0.1)
-    assert pushed.frames.shape == (1, 12, 32, 48, 3)
-    assert np.abs(pushed.frames[0] - image.permute(1, 2, 0).numpy()).max() > 0.05
-    chunks = list(pipe.iter_poke_frames(image, volume, (24.0, 16.0), (6.0, -2.0), num_frames=12, hold=0.1))
-    np.testing.assert_allclose(torch.cat(chunks).permute(0, 2, 3, 1).numpy(), pushed.frames[0], atol=1e-6)
-    frames, volumes = pipe.poke(image, volume, (1, 1), (1, 1), num_frames=3, output_type="pil", return_dict=False)
-    assert len(frames[0]) == 3 and isinstance(frames[0][0], PIL.Image.Image) and len(volumes) == 1
-
-
-@pytest.mark.parametrize(
-    ("arguments", "message"),
-    [({"point": (100.0, 5.0)}, "outside"), ({"point": 5.0}, r"point must be a pair"),
-     ({"force": (1.0, float("nan"))}, "force must be finite"), ({"num_frames": 0}, "MAX_NUM_FRAMES"),
-     ({"num_frames": 10**6}, "MAX_NUM_FRAMES = 1000"), ({"damping": 1.5}, "damping"), ({"fps": 0.0}, "fps"),
-     ({"hold": -1.0}, "hold must be >= 0|start and hold")],
-)  # fmt: skip
-def test_poke_bad_input(pipe, volume, arguments, message):
-    call = {"point": (5.0, 5.0), "force": (1.0, 0.0), **arguments}
-    with pytest.raises(GIDInputError, match=message):
-        pipe.poke(get_dummy_inputs()["image"], volume, **call)
-    with pytest.raises(GIDInputError, match=message):
-        pipe.iter_poke_frames(get_dummy_inputs()["image"], volume, **call)
 
 
 # ---------------------------------------------------------------------------------------------- batches and inputs
@@ -582,7 +433,7 @@ def test_bad_image_files(pipe, tmp_path, make, message):
     with pytest.raises(GIDInputError, match=message):
         pipe(**get_dummy_inputs(image=str(path)))
     with pytest.raises(GIDInputError, match=message):
-        pipe.render_spectral_volume(path, SpectralVolume(torch.zeros(4, 4, 32, 48), 8, 30.0))
+        pipe.player.render(path, SpectralVolume(torch.zeros(4, 4, 32, 48), 8, 30.0))
 
 
 def _rgb(array: np.ndarray) -> torch.Tensor:
@@ -627,11 +478,10 @@ def test_image_files_of_every_kind_are_converted_to_rgb(pipe, tmp_path, kind):
 
 @pytest.mark.parametrize("num_frames", [0, 10**6])
 def test_frame_counts_out_of_range_name_the_limit(pipe, num_frames):
-    with pytest.raises(GIDInputError, match=r"num_frames must be an integer from 6 .* MAX_NUM_FRAMES = 1000"):
+    with pytest.raises(GIDInputError, match=r"num_frames \(to hold 4 frequencies\) must be between 6 and 1000"):
         pipe(**get_dummy_inputs(num_frames=num_frames))
-    with pytest.raises(GIDInputError, match="MAX_NUM_FRAMES = 1000"):
-        pipe.render_spectral_volume(get_dummy_inputs()["image"], SpectralVolume(torch.zeros(4, 4, 32, 48), 8, 30.0),
-                                    num_frames=num_frames)  # fmt: skip
+    with pytest.raises(GIDInputError, match="num_frames must be between 2 and 1000"):
+        PlaybackControls(num_frames=num_frames)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="enable_model_cpu_offload needs a CUDA device")
@@ -644,5 +494,5 @@ def test_enable_model_cpu_offload_samples_what_the_cpu_samples(pipe):
                                rtol=1e-3)  # fmt: skip
     assert out.frames.shape == expected.frames.shape
     volume = out.spectral_volumes[0]
-    frames = pipe.render_spectral_volume(get_dummy_inputs()["image"], volume, output_type="pt").frames
+    frames = pipe.player.render(get_dummy_inputs()["image"], volume, output_type="pt").frames
     torch.testing.assert_close(frames[0, 0], get_dummy_inputs()["image"], atol=1e-5, rtol=0)

@@ -87,9 +87,9 @@ def test_streaming_matches_batch_and_chunking_is_invisible():
     assert torch.allclose(torch.cat(chunks), render_loop(image, spectrum, 30, chunk_size=30), atol=1e-6)
 
 
-def test_motion_scale_zero_gives_still_video():
+def test_a_still_volume_gives_a_still_video():
     image = torch.rand(3, 40, 48)
-    frames = render_loop(image, swaying_spectrum(), 30, motion_scale=0.0)
+    frames = render_loop(image, 0.0 * swaying_spectrum(), 30)
     assert torch.allclose(frames, image.expand_as(frames), atol=1e-6)
 
 
@@ -142,7 +142,7 @@ def test_learned_renderer_loop_chunking_is_invisible():
 
 def test_learned_renderer_loop_renders_each_frame_with_the_model():
     image, spectrum, renderer = torch.rand(3, 40, 48), swaying_spectrum(), tiny_renderer()
-    frames = render_loop(image, spectrum, 30, motion_scale=1.5, renderer=renderer)
+    frames = render_loop(image, 1.5 * spectrum, 30, renderer=renderer)
     motion = spectrum_to_motion(1.5 * spectrum, 30, frame_indices=torch.tensor([4.0, 11.0]))
     metric = loop_motion_magnitude(1.5 * spectrum, 30).unsqueeze(0)
     with torch.no_grad():
@@ -163,7 +163,7 @@ def test_learned_renderer_loop_renders_each_frame_with_the_model():
 
 def test_learned_renderer_still_video_is_the_image():
     image = torch.rand(3, 40, 48)
-    frames = render_loop(image, swaying_spectrum(), 30, motion_scale=0.0, renderer=tiny_renderer())
+    frames = render_loop(image, 0.0 * swaying_spectrum(), 30, renderer=tiny_renderer())
     assert torch.equal(frames, image.expand_as(frames))
 
 

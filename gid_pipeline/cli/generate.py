@@ -14,14 +14,17 @@ from .. import DEFAULT_CHECKPOINT
 from ..guidance import PAPER_GUIDANCE_SCALE
 from ..media.images import read_image
 from .arguments import non_negative_float, pair, positive_float, positive_int, size, video_path
-from .motion import check_render_size, stream_to_video
+from .motion import check_render_size, play
 
 
 def _generate(args: argparse.Namespace) -> None:
     from ..deploy.hub import load_pipeline
-    from ..pipeline_gid import DEFAULT_MAX_LONG_SIDE
+    from ..player import PlaybackControls
+    from ..sizing import DEFAULT_MAX_LONG_SIDE
 
     image = read_image(args.image)  # a missing, non-image, too small or too large file fails before any model loads
+    band = tuple(args.band) if args.band is not None else None
+    controls = PlaybackControls(speed=args.speed, amplitude=args.amplitude, frequency_band=band, fps=args.fps)
     pipe = load_pipeline(args.checkpoint, scheduler=args.scheduler)
     if torch.cuda.is_available():
         pipe.to("cuda")
@@ -34,18 +37,12 @@ def _generate(args: argparse.Namespace) -> None:
         self_guidance_scale=args.self_guidance_scale,
         num_frames=args.frames,
         fps=args.fps,
-        motion_scale=args.motion_scale,
         generator=torch.Generator().manual_seed(args.seed),
     )[0]
     if args.spectrum_out is not None:
         volume.save(args.spectrum_out)
         print(f"wrote {args.spectrum_out}")
-    controls = {"speed": args.speed, "frequency_band": args.band, "fps": args.fps}
-    played = pipe.played_volume(images[0], volume, **controls)  # checks the controls before any frame is rendered
-    frames = pipe.iter_loop_frames(images[0], volume, **controls)
-    stream_to_video(args.output, frames, played.num_frames, played.fps, "render")
-    height, width = played.size
-    print(f"wrote {args.output} ({played.num_frames} frames at {played.fps:g} fps, {width}x{height}, a seamless loop)")
+    print(play(args.output, pipe.player, images[0], volume, controls))
 
 
 def _build_pipeline(args: argparse.Namespace) -> None:
@@ -107,7 +104,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same video (0)")
     generate.add_argument("--frames", type=positive_int, default=150, help="loop period in frames (150)")
     generate.add_argument("--fps", type=positive_float, default=30.0, help="frame rate of the video (30)")
-    generate.add_argument("--motion-scale", type=non_negative_float, default=1.0, help="amplitude factor (1)")
+    generate.add_argument(
+        "--amplitude", type=non_negative_float, default=1.0, help="playback amplitude factor (the saved spectrum is "
+        "as predicted) (1)"
+    )
     generate.add_argument(
         "--long-side", type=positive_int, help="render at the photo's size with the longer side at most N px (512)"
     )

@@ -10,17 +10,15 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
+from ..limits import MAX_RENDER_PIXELS
 from ..media.images import read_image
 from ..media.video import VideoWriter, read_video
 from ..motion.clip import clip_motion
-from ..motion.dynamics import DEFAULT_DAMPING, DynamicsParams, poke_video_frames
-from ..rendering.loop import image_to_tensor, iter_loop_frames
+from ..motion.dynamics import DEFAULT_DAMPING
+from ..player import PlaybackControls, Player, loop_timing
 from ..spectral.transform import DEFAULT_NUM_FREQUENCIES
 from ..spectral.volume import SpectralVolume
 from .arguments import non_negative_float, pair, positive_float, positive_int, size, taper, video_path
-
-# Rendering streams frames in chunks, so the limit is time, not memory: 4K at 150 frames takes minutes on a CPU.
-MAX_RENDER_PIXELS = 3840 * 2160
 
 
 def check_render_size(image: torch.Tensor) -> None:
@@ -42,19 +40,19 @@ def stream_to_video(output: Path, chunks: Iterator[torch.Tensor], num_frames: in
             bar.update(frames.shape[0])
 
 
-def _write_loop(
-    output: Path, image: torch.Tensor, volume: SpectralVolume, num_frames: int, fps: float, motion_scale: float
-) -> None:
-    """Render one period of the loop in chunks and stream it into the output video."""
-    check_render_size(image)
-    chunks = iter_loop_frames(image, volume.spectrum, num_frames, motion_scale=motion_scale)
-    stream_to_video(output, chunks, num_frames, fps, "render")
+def play(output: Path, player: Player, image: object, volume: SpectralVolume, controls: PlaybackControls) -> str:
+    """Render one period of the loop in chunks and stream it into the output video; a line saying what it wrote."""
+    timing = loop_timing(volume, controls)  # checks the controls before any frame is rendered
+    frames = player.iter_loop_frames(image, volume, controls)
+    stream_to_video(output, frames, timing.frames, timing.fps, "render")
+    return f"wrote {output} ({timing.frames} frames at {timing.fps:g} fps, a seamless loop)"
 
 
 def _from_video(args: argparse.Namespace) -> None:
     clip = read_video(
         args.clip, fps=args.fps, start=args.start, num_frames=args.frames, size=args.size, long_side=args.long_side
     )
+    check_render_size(torch.empty(clip.frames.shape[1:3]))
     motion = clip_motion(
         clip.frames,
         clip.fps,
@@ -64,28 +62,28 @@ def _from_video(args: argparse.Namespace) -> None:
         loop_taper=args.loop_taper,
         progress=True,
     )
-    _write_loop(args.output, image_to_tensor(motion.image), motion.volume, args.frames, clip.fps, args.motion_scale)
     if args.spectrum_out is not None:
         motion.volume.save(args.spectrum_out)
         print(f"wrote {args.spectrum_out}")
-    print(f"wrote {args.output} ({args.frames} frames at {clip.fps:g} fps, a seamless loop)")
+    print(play(args.output, Player(), motion.image, motion.volume, PlaybackControls(amplitude=args.amplitude)))
 
 
 def _render(args: argparse.Namespace) -> None:
     volume = SpectralVolume.load(args.spectrum)
-    image = image_to_tensor(read_image(args.image))
-    fps = args.fps or volume.fps
-    num_frames = args.frames or max(2, round(volume.period_seconds * fps / args.speed))
-    _write_loop(args.output, image, volume, num_frames, fps, args.motion_scale)
-    print(f"wrote {args.output} ({num_frames} frames at {fps:g} fps, a seamless loop)")
+    image = read_image(args.image)
+    check_render_size(torch.empty(image.shape[:2]))
+    band = tuple(args.band) if args.band is not None else None
+    controls = PlaybackControls(speed=args.speed, amplitude=args.amplitude, frequency_band=band, fps=args.fps,
+                                num_frames=args.frames)  # fmt: skip
+    print(play(args.output, Player.from_pretrained(args.checkpoint), image, volume, controls))
 
 
 def _poke(args: argparse.Namespace) -> None:
     volume = SpectralVolume.load(args.spectrum)
-    image = image_to_tensor(read_image(args.image))
-    check_render_size(image)
-    params = DynamicsParams(damping=args.damping)
-    chunks = poke_video_frames(image, volume, args.at, args.force, args.frames, args.fps, args.drag_seconds, params)
+    image = read_image(args.image)
+    check_render_size(torch.empty(image.shape[:2]))
+    chunks = Player().iter_poke_frames(image, volume, args.at, args.force, num_frames=args.frames, fps=args.fps,
+                                       hold=args.drag_seconds, damping=args.damping)  # fmt: skip
     stream_to_video(args.output, chunks, args.frames, args.fps, "poke")
     print(f"wrote {args.output} ({args.frames} frames at {args.fps:g} fps)")
 
@@ -107,7 +105,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     sizing = from_video.add_mutually_exclusive_group()
     sizing.add_argument("--size", type=size, help="analyse and render at WIDTHxHEIGHT, e.g. 256x160")
     sizing.add_argument("--long-side", type=positive_int, help="resize so the longer side is N pixels")
-    from_video.add_argument("--motion-scale", type=non_negative_float, default=1.0, help="amplitude factor (1)")
+    from_video.add_argument("--amplitude", type=non_negative_float, default=1.0, help="amplitude factor (1)")
     from_video.add_argument(
         "--num-frequencies", type=positive_int, default=DEFAULT_NUM_FREQUENCIES, help="K frequencies kept (16)"
     )
@@ -136,7 +134,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     timing = render.add_mutually_exclusive_group()
     timing.add_argument("--frames", type=positive_int, help="loop length in frames (default: one period)")
     timing.add_argument("--speed", type=positive_float, default=1.0, help="playback speed factor (1)")
-    render.add_argument("--motion-scale", type=non_negative_float, default=1.0, help="amplitude factor (1)")
+    render.add_argument("--amplitude", type=non_negative_float, default=1.0, help="amplitude factor (1)")
+    render.add_argument("--band", type=pair, help="keep only the motion between LOW,HIGH Hz, e.g. 0.2,1.0")
+    render.add_argument(
+        "--checkpoint",
+        help="render with this pipeline folder's (or Hub repo's) learned renderer; only its renderer/ is read "
+        "(default: pixel softmax splatting, no checkpoint needed)",
+    )
     render.set_defaults(run=_render)
 
     poke = commands.add_parser(

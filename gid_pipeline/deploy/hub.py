@@ -98,6 +98,20 @@ def load_pipeline(checkpoint: str | Path, scheduler: str | None = None, **kwargs
     return pipe
 
 
+def fetch_renderer(repo_id: str) -> Path:
+    """The local snapshot of a Hub pipeline repository's model_index.json and renderer/ only (for Player): the
+    diffusion model's weights are never downloaded."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    if not _is_repo_id(repo_id):
+        raise GIDInputError(f"checkpoint {repo_id} does not exist (give a pipeline folder or a Hub repo id org/name)")
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=["model_index.json", "renderer/*"]))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
+        raise GIDInputError(f"cannot get the renderer of {repo_id!r} from the Hub or its cache: {error}") from error
+
+
 def _load_component(load: Callable, directory: Path, what: str):
     if not directory.is_dir():
         raise GIDInputError(f"{what} folder {directory} does not exist")

@@ -11,12 +11,15 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image, ImageCms, ImageOps
 
 from ..errors import GIDInputError
 from ..limits import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
+from ..sizing import working_size
 
 _IMAGE_MODES_16BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _SRGB = ImageCms.createProfile("sRGB")
@@ -123,3 +126,54 @@ def _checked_rgb8(img: Image.Image, name: str) -> np.ndarray:
     return _to_rgb8(img, name)
 
 
+
+
+def image_tensors(image: Any) -> list[torch.Tensor]:
+    """One image in any accepted form -> a list of (3, H, W) float32 tensors in [0, 1] (a (B, 3, H, W) tensor
+    gives B): a PIL image, an array or a path (read_image), or a (3, H, W) / (B, 3, H, W) float tensor in [0, 1].
+    The size limits of read_image hold for tensors too."""
+    if isinstance(image, torch.Tensor):
+        if not image.is_floating_point():
+            raise GIDInputError(f"an image tensor must be float in [0, 1], got {image.dtype}")
+        if image.ndim not in (3, 4) or image.shape[-3] != 3:
+            raise GIDInputError(f"an image tensor must be (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
+        batch = image.detach().float().cpu().reshape(-1, *image.shape[-3:])
+        height, width = batch.shape[-2:]
+        if min(height, width) < MIN_IMAGE_SIDE or height * width > MAX_IMAGE_PIXELS:
+            raise GIDInputError(
+                f"image is {width}x{height}: each side must be at least {MIN_IMAGE_SIDE} pixels and the image at most "
+                f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels"
+            )
+        if not bool(torch.isfinite(batch).all()) or batch.min() < 0 or batch.max() > 1:
+            raise GIDInputError("an image tensor must hold finite values in [0, 1]")
+        return list(batch)
+    if isinstance(image, (Image.Image, np.ndarray, str, os.PathLike, Path)):
+        return [image_to_tensor(read_image(image))]
+    raise GIDInputError(
+        f"an image must be a PIL image, an (H, W, 3) uint8 array or a float tensor, got {type(image).__name__}"
+    )
+
+
+def one_image_tensor(image: Any) -> torch.Tensor:
+    """Exactly one image in any form image_tensors takes -> (3, H, W) float32 in [0, 1], at its own size."""
+    if isinstance(image, (list, tuple)) or (isinstance(image, torch.Tensor) and image.dim() == 4):
+        raise GIDInputError("give one image here (a PIL image, an (H, W, 3) array or a (3, H, W) tensor)")
+    (tensor,) = image_tensors(image)
+    return tensor
+
+
+def image_to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the renderer's image format (always a copy)."""
+    return torch.tensor(image).permute(2, 0, 1).float().div_(255.0)
+
+
+def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint8 -> (height, width, 3) uint8 for size = (width, height); Lanczos, a no-op at equal size."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
+def fit_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize (H, W, 3) uint8 so that its longer side is ``long_side`` (even sides)."""
+    return resize_image(image, working_size(image.shape[1], image.shape[0], long_side))

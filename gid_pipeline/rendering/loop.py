@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from ..errors import GIDInputError
@@ -31,11 +30,6 @@ ASPECT_TOLERANCE = 0.02
 # linearly (by the motion at each output pixel, an approximation beside occluding edges): a still region looks
 # the same in every frame, frame 0 included, so no frame stands out.
 STILL_BLEND_PX = 1.0
-
-
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the renderer's image format (always a copy)."""
-    return torch.tensor(image).permute(2, 0, 1).float().div_(255.0)
 
 
 def softmax_metric(
@@ -123,7 +117,6 @@ def iter_loop_frames(
     image: torch.Tensor,
     spectrum: torch.Tensor,
     num_frames: int,
-    motion_scale: float = 1.0,
     mode: SplatMode = "softmax",
     sharpness: float = DEFAULT_SHARPNESS,
     fill_holes: bool = True,
@@ -139,14 +132,13 @@ def iter_loop_frames(
         image: (3, H, W) float in [0, 1].
         spectrum: (K, 4, h, w) pixels, resized to the image (same aspect ratio) with displacements scaled.
         num_frames: frames in one period of the loop.
-        motion_scale: multiplies every displacement (amplitude control; 0 gives a still video).
         mode, sharpness, fill_holes: the pixel renderer's splatting mode, softmax sharpness (softmax_metric) and
             hole filling; ignored with a learned renderer.
         renderer: a learned SplatRenderer (on any device and dtype: the frames are rendered there and come back
             on the image's device as float32), or None for pixel-level splatting. Its metric is W itself, in
             pixels (it applies its own learned temperature). Every frame goes through the same path; where a
             frame moves less than STILL_BLEND_PX, the renderer's own error on the still photo is taken back, so a
-            frame whose motion is zero everywhere (frame 0, every frame at motion_scale 0) is the image itself,
+            frame whose motion is zero everywhere (frame 0, every frame of a still volume) is the image itself,
             exactly, with either renderer, and the loop's seam is like any other cut.
 
     Yields:
@@ -158,7 +150,7 @@ def iter_loop_frames(
         raise GIDInputError(f"chunk_size must be >= 1, got {chunk_size}")
     height, width = image.shape[-2:]
     device = image.device if renderer is None else renderer.device
-    spectrum = fit_spectrum_to_image(spectrum.to(device, torch.float32), height, width) * motion_scale
+    spectrum = fit_spectrum_to_image(spectrum.to(device, torch.float32), height, width)
     # W(p) averages |F_t| over the whole loop, so it is known before the first frame is rendered.
     magnitude = loop_motion_magnitude(spectrum, num_frames)
     if renderer is None:

@@ -1,13 +1,11 @@
 """Motion controls: how a spectral volume plays, changed without touching the picture or the model.
 
-Pure functions from a SpectralVolume to a SpectralVolume (or a map), vectorised over frequencies and pixels:
+Pure functions from a SpectralVolume to a SpectralVolume (or a map), vectorised over frequencies and pixels (the
+player composes them with the loop's timing, gid_pipeline.player):
 
-- ``retime``: play the loop faster or slower at the same frame rate (the period scales by 1 / speed, the spectrum
-  is unchanged: the same coefficients now describe a shorter or longer period, so every frequency scales by speed);
 - ``band_limited``: keep only the frequency slices inside a band, in Hz of the volume as given;
 - ``masked``: a soft (H, W) mask in [0, 1] multiplies every displacement (0 holds a region still);
 - ``scaled``: multiply every displacement by an amplitude (linear; a negative one flips the motion);
-- ``apply_controls``: all of them, in the order band, mask, amplitude, speed;
 - ``amplitude_map``: the RMS displacement of each pixel over one loop, in pixels, for heatmaps.
 
 Spectral volumes are (K, 4, H, W) float, pixels of their H x W grid, channels (x.real, y.real, x.imag, y.imag),
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -28,7 +25,7 @@ from ..errors import GIDInputError
 from ..rendering.loop import ASPECT_TOLERANCE
 from .volume import SpectralVolume
 
-__all__ = ["amplitude_map", "apply_controls", "band_limited", "masked", "retime", "scaled"]
+__all__ = ["amplitude_map", "band_limited", "masked", "scaled"]
 
 # Band edges are compared with the bins' frequencies to within this fraction of the Nyquist frequency, so that a
 # band given as (0.2, 1.0) keeps the bins at exactly 0.2 and 1.0 Hz despite floating-point rounding.
@@ -49,44 +46,6 @@ def _check_volume(volume: object) -> None:
             f"need a SpectralVolume (spectrum plus num_frames and fps), got {type(volume).__name__}; wrap a bare "
             f"tensor as SpectralVolume(spectrum, num_frames, fps)"
         )
-
-
-def retime(volume: SpectralVolume, speed: float, fps: float | None = None) -> SpectralVolume:
-    """The same loop played ``speed`` times as fast: the period becomes volume.period_seconds / speed.
-
-    The spectrum (the tensor itself, shared) is unchanged; its period in frames becomes
-    round(period_seconds / speed * fps), so slice k now oscillates at k * fps / num_frames Hz, about speed times
-    its old frequency. Speed 2 at the same fps gives a loop of half the frames; it is still seamless (frame
-    num_frames would equal frame 0).
-
-    Args:
-        volume: (K, 4, H, W) spectral volume, T = volume.num_frames frames at volume.fps.
-        speed: playback speed factor, > 0 (1 keeps the period).
-        fps: frames per second of the played loop, > 0; default the volume's. The period in seconds does not
-            depend on it; only the number of frames does.
-
-    Returns:
-        SpectralVolume(volume.spectrum, round(T / speed * fps / volume.fps), fps).
-
-    Raises:
-        GIDInputError: speed or fps not a positive number, or a period too short (in frames) to hold the K
-            frequencies without aliasing (at least 2 (K - 1) frames).
-    """
-    _check_volume(volume)
-    if not (_is_real(speed) and speed > 0):
-        raise GIDInputError(f"speed must be a positive number, got {speed!r}")
-    if fps is not None and not (_is_real(fps) and fps > 0):
-        raise GIDInputError(f"fps must be a positive number, got {fps!r}")
-    rate = volume.fps if fps is None else float(fps)
-    num_frames = round(volume.period_seconds / speed * rate)
-    minimum = max(2, 2 * (volume.num_frequencies - 1))
-    if num_frames < minimum:
-        fastest = volume.period_seconds * rate / minimum
-        raise GIDInputError(
-            f"speed {speed:g} is too fast: one period would last {num_frames} frames at {rate:g} fps, and "
-            f"{volume.num_frequencies} frequencies need at least {minimum} (speed at most {fastest:.3g})"
-        )
-    return SpectralVolume(volume.spectrum, num_frames, rate)
 
 
 def band_limited(volume: SpectralVolume, low_hz: float | None = None, high_hz: float | None = None) -> SpectralVolume:
@@ -183,41 +142,6 @@ def scaled(volume: SpectralVolume, amplitude: float) -> SpectralVolume:
     if not _is_real(amplitude):
         raise GIDInputError(f"amplitude must be a finite number, got {amplitude!r}")
     return SpectralVolume(volume.spectrum * float(amplitude), volume.num_frames, volume.fps)
-
-
-def apply_controls(
-    volume: SpectralVolume,
-    speed: float = 1.0,
-    amplitude: float = 1.0,
-    frequency_band: FrequencyBand | None = None,
-    region_mask: Mask | None = None,
-    fps: float | None = None,
-) -> SpectralVolume:
-    """All controls at once, in the order band, mask, amplitude, speed (defaults change nothing).
-
-    Args:
-        volume: (K, 4, H, W) spectral volume.
-        speed: playback speed factor, > 0 (retime).
-        amplitude: displacement factor (scaled).
-        frequency_band: (low_hz, high_hz), either None for no limit, in Hz of ``volume`` as given, i.e. before
-            the speed changes the frequencies (band_limited); None keeps every slice.
-        region_mask: (h, w) values in [0, 1] (masked); None moves everything.
-        fps: frame rate of the played loop (retime); default the volume's.
-
-    Returns:
-        The volume to play: spectrum at the volume's grid, period volume.period_seconds / speed seconds.
-    """
-    _check_volume(volume)
-    played = volume
-    if frequency_band is not None:
-        if not isinstance(frequency_band, Sequence) or isinstance(frequency_band, str) or len(frequency_band) != 2:
-            raise GIDInputError(f"frequency_band must be a pair (low_hz, high_hz), got {frequency_band!r}")
-        played = band_limited(played, *frequency_band)
-    if region_mask is not None:
-        played = masked(played, region_mask)
-    if amplitude != 1.0 or not _is_real(amplitude):
-        played = scaled(played, amplitude)
-    return retime(played, speed, fps)
 
 
 def amplitude_map(volume: SpectralVolume) -> torch.Tensor:

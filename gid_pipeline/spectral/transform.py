@@ -31,6 +31,11 @@ DEFAULT_NUM_FREQUENCIES = 16
 DEFAULT_PERCENTILE = 95.0
 
 
+
+def min_loop_frames(num_frequencies: int) -> int:
+    """Fewest frames a loop period of K frequencies can have without aliasing them: 2 (K - 1) (and at least 2)."""
+    return max(2, 2 * (num_frequencies - 1))
+
 def complex_to_channels(spectrum: torch.Tensor) -> torch.Tensor:
     """(..., K, 2, H, W) complex -> (..., K, 4, H, W) real in CHANNELS order."""
     return torch.cat([spectrum.real, spectrum.imag], dim=-3)

@@ -44,18 +44,18 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .errors import GIDInputError
-from .media.video import VideoWriter
-from .motion.dynamics import DynamicsParams, ModalBasis, Poke, iter_poke_frames
-from .rendering.loop import image_to_tensor
-from .spectral.volume import SpectralVolume
+from ..errors import GIDInputError
+from ..media.images import image_to_tensor
+from ..media.video import VideoWriter
+from ..motion.dynamics import DynamicsParams, ModalBasis, Poke, iter_poke_frames
+from ..spectral.volume import SpectralVolume
 
 PAYLOAD_FORMAT = "gid-live-basis"
 PAYLOAD_VERSION = 1
 LIVE_SIDE = 512
 """Longer side of the live canvas in pixels."""
 GRID_SIDE = 256
-"""Longer side of the grid the mode shapes travel on: the model's own (app_logic.MODEL_INPUT_SIDE), so nothing the
+"""Longer side of the grid the mode shapes travel on: the model's own (app.engine.MODEL_INPUT_SIDE), so nothing the
 model predicted is lost; the browser upsamples to the canvas."""
 LIVE_MODES = 8
 """Modes sent. Compliance (how far a mode moves under a steady force) falls as 1 / omega^2, so the slowest modes
@@ -72,7 +72,7 @@ FPS = 30.0
 SETTLE_SECONDS = 3.0
 """A recorded video runs on this long after the interaction's last push (the server-side poke's 90 frames)."""
 MIN_FRAMES, MAX_FRAMES = 8, 300
-"""Bounds of a recorded video's frames (app_logic's MIN_FRAMES and MAX_FRAMES)."""
+"""Bounds of a recorded video's frames (limits.APP_MIN_FRAMES and APP_MAX_FRAMES)."""
 MAX_POKES = 1200
 """Most pokes one recording may hold (the browser logs at most one per displayed frame, and none after
 record_seconds: 10 s at 120 Hz)."""
@@ -306,7 +306,7 @@ def parse_interaction(data: Any, video_size: tuple[int, int]) -> Interaction:
 
     ``data`` is {"width", "height": the live canvas's size, "pokes": [{"x", "y", "dx", "dy", "start", "hold"}],
     "params": {"damping", "stiffness"}}, times in seconds since the recording began, points and forces in canvas
-    pixels. Points map as pixel centres (app_logic.to_image_pixels), forces by the size ratio, so the modal
+    pixels. Points map as pixel centres (app.photos.to_image_pixels), forces by the size ratio, so the modal
     response is the same on both grids (forces and mode shapes scale alike). Raises GIDInputError for anything
     malformed, out of range or recorded on a photo of another shape.
     """

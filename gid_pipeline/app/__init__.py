@@ -1,0 +1,10 @@
+"""The Gradio app: Loop, Click-to-poke (with the live canvas) and From-video tabs. Needs the ``app`` extra
+(``pip install 'gid_pipeline[app]'``); importing gid_pipeline itself never loads Gradio.
+
+build_demo(checkpoint) makes the page; launch(demo) serves it with the app's limits; main() is ``python app.py``.
+"""
+
+from .server import launch, main
+from .ui import build_demo
+
+__all__ = ["build_demo", "launch", "main"]
