@@ -15,13 +15,8 @@ def _prepare_data(args: argparse.Namespace) -> None:
     # Imported here: only this command needs the data engine (and the procedural generator it loads).
     import errno
 
-    from ..data.builder import (
-        SampleConfig,
-        VideoConfig,
-        WindowFilters,
-        prepare_procedural_dataset,
-        prepare_video_dataset,
-    )
+    from ..data.builder import SampleConfig, prepare_procedural_dataset, prepare_video_dataset
+    from ..data.windows import VideoConfig, WindowFilters
 
     if (args.video_dir is None) == (args.procedural is None):
         raise GIDInputError("give either a VIDEO_DIR or --procedural N (not both)")
@@ -76,7 +71,7 @@ def _procedural_videos(args: argparse.Namespace) -> None:
 def register(commands: argparse._SubParsersAction) -> None:
     """Add prepare-data and procedural-videos to the ``gid`` subcommands."""
     # Imported here for its defaults: see _prepare_data.
-    from ..data.builder import VideoConfig
+    from ..data.windows import VideoConfig
 
     video, filters = VideoConfig(), VideoConfig().filters
     prepare = commands.add_parser(

@@ -24,16 +24,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from . import modal
-from .textures import BeamStyle, Sprite, beam_sprite, blur_sprite, foliage_sprite, hsv, smoothstep
-
-if TYPE_CHECKING:
-    from .scenes import _Scene
+from .elements import OwnMode, Scene
+from .paint import Sprite, blur_sprite, hsv, smoothstep
+from .sprites import BeamStyle, beam_sprite, foliage_sprite
 
 PAINTED_SCENE_TYPES = ("meadow", "tree", "foliage", "flowers", "cloth")
 PHOTO_SCENE_TYPES = ("candle", "pendulum", "shadows", "water", "still")
@@ -82,9 +81,9 @@ class PhotoWorld:
     def scene_type(self, seed: int) -> str:
         return self.cycle[seed % len(self.cycle)]
 
-    def builder(self, scene_type: str) -> Callable[[_Scene, PhotoWorld], None] | None:
+    def builder(self, scene_type: str) -> Callable[[Scene, PhotoWorld], None] | None:
         """The builder of one of PHOTO_SCENE_TYPES; None for a painted type (procedural builds it)."""
-        return _BUILDERS.get(scene_type)
+        return PHOTO_BUILDERS.get(scene_type)
 
     def texture(self, rng: np.random.Generator, materials: Sequence[str], height: int, width: int) -> np.ndarray:
         """(height, width, 3) float32 in [0, 1] from the bank."""
@@ -109,7 +108,7 @@ def _retextured(sprite: Sprite, texture: np.ndarray, keep_shading: float) -> Spr
     return Sprite(np.concatenate([rgb * alpha, alpha], axis=-1).astype(np.float32), sprite.x0, sprite.y0)
 
 
-def texture_painted_scene(sc: _Scene, world: PhotoWorld) -> None:
+def texture_painted_scene(sc: Scene, world: PhotoWorld) -> None:
     """Give a painted scene's elements, sky and ground photo textures (module docstring), in place."""
     rng = sc.rng
     width, height = sc.canvas_size
@@ -239,13 +238,13 @@ def shadow_sprite(caster: Sprite, darkness: float, penumbra: float) -> Sprite:
 # The new scene types
 
 
-def _backdrop(sc: _Scene, world: PhotoWorld, materials: Sequence[str], gain: float) -> None:
+def _backdrop(sc: Scene, world: PhotoWorld, materials: Sequence[str], gain: float) -> None:
     """A canvas-sized still view of one of the materials, times gain, as the scene's background."""
     width, height = sc.canvas_size
     sc.background = world.texture(sc.rng, tuple(materials), height, width) * np.float32(gain)
 
 
-def _candle(sc: _Scene, world: PhotoWorld) -> None:
+def _candle(sc: Scene, world: PhotoWorld) -> None:
     """One to three candles in a dark room: still candle bodies (bare, or in a glass), swaying flames, the warm
     light they cast falling off into the dark."""
     rng = sc.rng
@@ -288,7 +287,7 @@ def _candle(sc: _Scene, world: PhotoWorld) -> None:
     sc.background = sc.background * (1.0 + 4.0 * light[..., None]) + warm * light[..., None]
 
 
-def _pendulum(sc: _Scene, world: PhotoWorld) -> None:
+def _pendulum(sc: Scene, world: PhotoWorld) -> None:
     """An ornament or a watch swinging on a string from a pivot at or above the top of the frame."""
     rng = sc.rng
     width, height = sc.canvas_size
@@ -319,7 +318,7 @@ def _pendulum(sc: _Scene, world: PhotoWorld) -> None:
         bob.rigid = string.attachment(bob_centre)
 
 
-def _shadows(sc: _Scene, world: PhotoWorld) -> None:
+def _shadows(sc: Scene, world: PhotoWorld) -> None:
     """Leaf shadows swaying on a sunlit wall, floor or path: the casters are out of the frame."""
     rng = sc.rng
     _backdrop(sc, world, ("wall", "building", "ground", "rock"), sc.uniform(0.8, 1.5))
@@ -352,7 +351,7 @@ def _shadows(sc: _Scene, world: PhotoWorld) -> None:
                         px_per_m * 0.02)  # fmt: skip
 
 
-def _water(sc: _Scene, world: PhotoWorld) -> None:
+def _water(sc: Scene, world: PhotoWorld) -> None:
     """A water surface bobbing under a few travelling waves, below a still shore or sky."""
     rng = sc.rng
     width, height = sc.canvas_size
@@ -400,7 +399,7 @@ def _water(sc: _Scene, world: PhotoWorld) -> None:
             surface.own.append(_own_mode(index, "wave", np.array([0.0, horizon]), np.array(wave), order, extent))
 
 
-def _still(sc: _Scene, world: PhotoWorld) -> None:
+def _still(sc: Scene, world: PhotoWorld) -> None:
     """A view of still materials: sky over a building, a wall, rocks or a path; nothing moves."""
     rng = sc.rng
     width, height = sc.canvas_size
@@ -414,13 +413,11 @@ def _still(sc: _Scene, world: PhotoWorld) -> None:
 
 
 def _own_mode(index: int, kind: str, origin: np.ndarray, chord: np.ndarray, order: int = 0, radius: float = 1.0):
-    from .scenes import _OwnMode
-
-    return _OwnMode(index, kind, order, (float(origin[0]), float(origin[1])), (float(chord[0]), float(chord[1])),
+    return OwnMode(index, kind, order, (float(origin[0]), float(origin[1])), (float(chord[0]), float(chord[1])),
                     radius)  # fmt: skip
 
 
-_BUILDERS: dict[str, Callable[[_Scene, PhotoWorld], None]] = {
+PHOTO_BUILDERS: dict[str, Callable[[Scene, PhotoWorld], None]] = {
     "candle": _candle,
     "pendulum": _pendulum,
     "shadows": _shadows,
