@@ -263,3 +263,22 @@ def test_mixed_datasets_train_with_weights(data, tmp_path):
     assert TrainConfig.load(output / "run.json")["weights"] == [0.3, 0.7]
     # A mix is normalised with statistics refitted over the mixed stream, saved beside the export.
     assert SpectralNormalizer.load(output / "vae" / "normalization.json").num_frequencies == K
+
+
+def test_resuming_at_the_last_step_exports_without_reading_data(data, trained_vae, tmp_path, monkeypatch):
+    """Exporting a checkpoint (--resume --steps N at step N) skips no batches: it reads no data at all."""
+    import gid_pipeline.training.common as common
+
+    config = unet_config(data, tmp_path / "run", trained_vae / "vae", steps=2, checkpoint_every=2)
+    train_unet(config)
+    first = load_file(tmp_path / "run" / "unet" / "diffusion_pytorch_model.safetensors")
+    shutil.rmtree(tmp_path / "run" / "unet")
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("read the data")
+
+    monkeypatch.setattr(common, "iterate_batches", no_data)
+    train_unet(config, resume=True)
+    again = load_file(tmp_path / "run" / "unet" / "diffusion_pytorch_model.safetensors")
+    for name, tensor in first.items():
+        torch.testing.assert_close(again[name], tensor, rtol=0, atol=0)

@@ -346,7 +346,8 @@ def train_loop(
     output = Path(config.output)
     start = restore_checkpoint(accelerator, output) if resume else 0
     accumulation = config.gradient_accumulation_steps
-    batches = iterate_batches(dataset, config, skip=start * accumulation)
+    # A run resumed at its last step (to export it) reads no data: skipping consumed batches costs decoding them.
+    batches = iterate_batches(dataset, config, skip=start * accumulation) if start < config.steps else iter(())
     log = LossLog(output, start, accelerator.is_main_process)
     trainable = [p for p in model.parameters() if p.requires_grad]
     model.train()
