@@ -40,8 +40,8 @@ from gid_pipeline.evaluation import (
     ssim_per_image,
     write_evaluation,
 )
+from gid_pipeline.evaluation.baselines import mean_magnitudes
 from gid_pipeline.evaluation.metrics import MOVING_MIN_PX, MOVING_RELATIVE
-from gid_pipeline.evaluation.motion import mean_magnitudes
 from gid_pipeline.models import SplatRenderer
 from gid_pipeline.models.render_losses import ssim
 from gid_pipeline.procedural.scenes import generate_scene

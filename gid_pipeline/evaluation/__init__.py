@@ -7,6 +7,8 @@ metrics: pure metric functions (AUROC, Spearman, amplitude, moving mask, band RM
     tables.
 """
 
+from .baselines import MeanSpectrum, reference_mean_spectrum, texture_map, texture_volume
+from .cases import MotionCase, dataset_cases
 from .clips import ClipPlan, clip_cases, plan_clips
 from .ignore import ignore_mask, load_ignore
 from .masks import MotionMasks, amplitude_masks, clip_masks
@@ -27,16 +29,7 @@ from .metrics import (
     spearman,
     ssim_per_image,
 )
-from .motion import (
-    MeanSpectrum,
-    MotionCase,
-    MotionEvaluation,
-    dataset_cases,
-    evaluate_motion,
-    reference_mean_spectrum,
-    texture_map,
-    texture_volume,
-)
+from .motion import MotionEvaluation, evaluate_motion
 from .rendering import (
     RenderCase,
     RenderEvaluation,

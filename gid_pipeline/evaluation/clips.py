@@ -24,10 +24,10 @@ from ..data.builder import centre_crop, cover_size
 from ..errors import GIDInputError
 from ..media.video import probe_video, read_video
 from ..motion.clip import ClipMotion, clip_motion
+from .cases import DEFAULT_MAX_FREQUENCY_HZ, DEFAULT_SIZE, MotionCase
 from .ignore import Box, ignore_mask
 from .masks import MotionMasks, clip_masks, grey_change, noise_amplitude, texture
 from .metrics import motion_amplitude
-from .motion import DEFAULT_MAX_FREQUENCY_HZ, DEFAULT_SIZE, MotionCase
 
 DEFAULT_WINDOW_SECONDS = 5.0
 DEFAULT_NUM_WINDOWS = 3

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,17 +27,19 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..data.shards import SPECTRUM_EXT, decode_sample, decode_spectrum, index_shard, open_dataset, read_members
 from ..errors import GIDInputError
-from ..rendering.loop import fit_spectrum_to_image
-from ..spectral.transform import amplitude
 from ..spectral.volume import SpectralVolume
+from .baselines import (
+    TEXTURE_BLUR_PX,
+    MeanSpectrum,
+    leave_one_source_out,
+    texture_volume,
+)
+from .cases import MotionCase
 from .masks import (
     GREY_BLUR_PX,
-    LUMA,
     MOVING_GREY_STD,
     NOISE_FACTOR,
     STILL_FRACTION,
@@ -47,7 +48,6 @@ from .masks import (
     TEXTURE_WINDOW_PX,
     MotionMasks,
     amplitude_masks,
-    gaussian_blur,
 )
 from .metrics import (
     BAND_EDGES_HZ,
@@ -69,78 +69,13 @@ from .metrics import (
 
 Predictor = Callable[[torch.Tensor, torch.Generator], SpectralVolume]
 
-DEFAULT_SIZE = (256, 160)  # (width, height): the model's resolution
-# Ground truth of a clip keeps the bins up to the model's top frequency (K = 16 at 150 frames / 30 fps: 3 Hz).
-DEFAULT_MAX_FREQUENCY_HZ = 3.0
-DEFAULT_REFERENCE_SAMPLES = 256
 NO_MOTION, MEAN_SPECTRUM, TEXTURE = "no_motion", "mean_spectrum", "texture"
 BASELINES = (NO_MOTION, MEAN_SPECTRUM, TEXTURE)
 METRICS = ("auroc", "spearman", "calibration", "band_error", "profile_error")
-# The texture baseline's |Laplacian| is blurred with this Gaussian sigma, pixels of the evaluation grid.
-TEXTURE_BLUR_PX = 3.0
 
 
-@dataclass(frozen=True)
-class MotionCase:
-    """One still image and its true motion on the evaluation grid.
-
-    Attributes:
-        name: unique, readable (a dataset key, or "clip.avi@8" for the window starting at frame 8).
-        source: what the case was cut from (a clip's path, a procedural scene's key); cases of one source are
-            never used as each other's baseline reference (overlapping windows of one clip share their motion).
-        kind: "procedural", "video" (a prepared real window) or "clip" (a window measured here).
-        image: (3, H, W) float32 in [0, 1].
-        volume: true spectral volume (K, 4, H, W), pixels of the H x W grid, with its time base.
-        meta: JSON-serialisable facts for the report.
-        masks: moving / still / ignored pixels (masks.clip_masks) of a real clip's window; None for exact motion,
-            whose masks come from the amplitude alone (masks.amplitude_masks).
-    """
-
-    name: str
-    source: str
-    kind: str
-    image: torch.Tensor
-    volume: SpectralVolume
-    meta: dict[str, Any] = field(default_factory=dict)
-    masks: MotionMasks | None = None
 
 
-@dataclass(frozen=True)
-class MeanSpectrum:
-    """One per-frequency profile of mean |S_k| in pixels, played at every pixel by the mean_spectrum baseline.
-
-    Attributes:
-        magnitudes: (K,) float64 mean |S_k| over moving pixels, pixels of a ``size`` grid; magnitudes[0] = 0.
-        num_frames, fps: the time base of the bins (spacing fps / num_frames Hz).
-        size: (height, width) of the grid the pixels refer to.
-        description: where the profile comes from, for the report.
-    """
-
-    magnitudes: torch.Tensor
-    num_frames: int
-    fps: float
-    size: tuple[int, int]
-    description: str
-
-    def volume(self, height: int, width: int) -> SpectralVolume:
-        """The baseline's (K, 4, height, width) volume: |S_k| = magnitudes[k] everywhere, scaled to that grid.
-
-        x and y move alike (real parts m / sqrt(2), zero phase); only |S_k| enters the metrics.
-        """
-        scale = math.sqrt(height / self.size[0] * width / self.size[1]) / math.sqrt(2.0)
-        spectrum = torch.zeros(len(self.magnitudes), 4, height, width)
-        spectrum[:, 0:2] = (self.magnitudes * scale).float().view(-1, 1, 1, 1)
-        return SpectralVolume(spectrum, self.num_frames, self.fps)
-
-    def resampled(self, num_frames: int, fps: float, num_frequencies: int) -> MeanSpectrum:
-        """The profile on another time base: the density m_k / sqrt(spacing) is interpolated linearly in Hz (held
-        constant beyond the covered range) and multiplied by the new sqrt(spacing)."""
-        spacing, new_spacing = self.fps / self.num_frames, fps / num_frames
-        source = np.arange(1, len(self.magnitudes)) * spacing
-        target = np.arange(1, num_frequencies) * new_spacing
-        density = self.magnitudes[1:].numpy() / math.sqrt(spacing)
-        values = np.concatenate([[0.0], np.interp(target, source, density) * math.sqrt(new_spacing)])
-        return MeanSpectrum(torch.from_numpy(values), num_frames, fps, self.size, self.description)
 
 
 @dataclass(frozen=True)
@@ -185,148 +120,23 @@ class MotionEvaluation:
 # ------------------------------------------------------------------------------------------------ cases
 
 
-def _resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    if image.shape[-2:] == (height, width):
-        return image
-    return F.interpolate(image[None], size=(height, width), mode="bilinear", antialias=True, align_corners=False)[0]
 
 
-class DatasetCases(Sequence[MotionCase]):
-    """The samples of a prepared dataset as cases, decoded on access: memory stays bounded however large the set.
-
-    Indexing reads the tar headers once; ``cases[i]`` reads and decodes one sample (a new MotionCase each time).
-    """
-
-    def __init__(self, root: str | Path, max_cases: int | None = None, size: tuple[int, int] | None = None) -> None:
-        """
-        Args:
-            root: a ``gid prepare-data`` directory (manifest.json + shards).
-            max_cases: the first max_cases samples (None: all).
-            size: (width, height) of the evaluation grid; None keeps the dataset's. Another size must have the same
-                aspect ratio (images and spectra are resized, displacements scaled).
-        """
-        self.root = Path(root)
-        self.info = open_dataset(root)
-        located = [(path, key, members) for path, _ in self.info.shards for key, members in index_shard(path)]
-        if not located:
-            raise GIDInputError(f"dataset {root} holds no samples")
-        self.samples = located[:max_cases]
-        self.size = size or self.info.size
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> MotionCase:  # type: ignore[override]
-        path, key, members = self.samples[index]
-        sample = decode_sample(key, read_members(path, members))
-        width, height = self.size
-        image = torch.from_numpy(sample.image).permute(2, 0, 1).float().div(255.0)
-        spectrum = fit_spectrum_to_image(sample.spectrum, height, width)
-        # Every procedural scene is its own source; real windows belong to their clip.
-        kind = self.info.kind
-        source = sample.key if kind == "procedural" else str(sample.meta.get("source", sample.key))
-        meta = {"dataset": str(self.root)}
-        meta.update({name: sample.meta[name] for name in ("seed", "start_frame") if name in sample.meta})
-        scene_type = sample.meta.get("procedural", {}).get("scene_type")
-        if scene_type is not None:
-            meta["scene_type"] = scene_type
-        volume = SpectralVolume(spectrum, self.info.num_frames, self.info.fps)
-        return MotionCase(sample.key, source, kind, _resize_image(image, height, width), volume, meta)
 
 
-def dataset_cases(
-    root: str | Path, max_cases: int | None = None, size: tuple[int, int] | None = None
-) -> DatasetCases:
-    """The first max_cases samples of a prepared dataset as a lazily decoded sequence of cases (DatasetCases)."""
-    return DatasetCases(root, max_cases, size)
 
 
 # ------------------------------------------------------------------------------------------------ baselines
 
 
-def mean_magnitudes(volume: SpectralVolume, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """(K,) float64 mean |S_k| in pixels over a moving mask, by default the volume's own (metrics.moving_mask);
-    [0] = 0."""
-    magnitude = amplitude(volume.spectrum)
-    mask = amplitude_masks(motion_amplitude(volume.spectrum)).moving if mask is None else mask
-    if not bool(mask.any()):
-        return torch.zeros(volume.num_frequencies, dtype=torch.float64)
-    means = magnitude[:, mask].double().mean(dim=1)
-    means[0] = 0.0
-    return means
 
 
-def texture_map(image: torch.Tensor) -> torch.Tensor:
-    """Local image texture: (H, W) float32 |Laplacian| of the grey image (Rec. 601 luma of a (3, H, W) image in
-    [0, 1]; 4-neighbour stencil, edges replicated), Gaussian-blurred with sigma TEXTURE_BLUR_PX pixels."""
-    grey = (image.float() * torch.tensor(LUMA).view(3, 1, 1)).sum(dim=0)[None, None]
-    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
-    laplacian = (padded[..., :-2, 1:-1] + padded[..., 2:, 1:-1] + padded[..., 1:-1, :-2] + padded[..., 1:-1, 2:]
-                 - 4.0 * grey)  # fmt: skip
-    return gaussian_blur(laplacian.abs(), TEXTURE_BLUR_PX)[0, 0]
 
 
-def texture_volume(image: torch.Tensor, mean: SpectralVolume) -> SpectralVolume:
-    """The texture baseline: the mean_spectrum baseline's volume (K, 4, H, W) with every pixel scaled by its
-    texture_map relative to the image's mean texture, so its per-frequency shape is the mean spectrum's and its
-    amplitude, proportional to the texture, averages to the mean spectrum's over the image (a textureless image
-    gives the mean spectrum itself)."""
-    texture = texture_map(image)
-    mean_texture = float(texture.mean())
-    weight = texture / mean_texture if mean_texture > 0 else torch.ones_like(texture)
-    return SpectralVolume(mean.spectrum * weight.to(mean.spectrum.dtype), mean.num_frames, mean.fps)
 
 
-def reference_mean_spectrum(root: str | Path, max_samples: int = DEFAULT_REFERENCE_SAMPLES) -> MeanSpectrum:
-    """The mean_spectrum baseline's profile from a reference (training) dataset: each of up to max_samples evenly
-    spaced samples contributes its mean |S_k| over its moving pixels, and the samples are averaged."""
-    info = open_dataset(root)
-    located = [(path, members) for path, _ in info.shards for _, members in index_shard(path)]
-    if not located:
-        raise GIDInputError(f"reference dataset {root} holds no samples")
-    chosen = np.unique(np.linspace(0, len(located) - 1, min(max_samples, len(located))).round().astype(int))
-    profiles = []
-    for index in chosen:
-        path, members = located[index]
-        spectrum = decode_spectrum(read_members(path, {SPECTRUM_EXT: members[SPECTRUM_EXT]}))
-        profiles.append(mean_magnitudes(SpectralVolume(spectrum, info.num_frames, info.fps)))
-    description = (f"mean |S_k| over moving pixels of {len(chosen)} samples of the reference dataset {root} "
-                   f"({info.num_frames} frames at {info.fps:g} fps)")  # fmt: skip
-    width, height = info.size
-    return MeanSpectrum(torch.stack(profiles).mean(dim=0), info.num_frames, info.fps, (height, width), description)
 
 
-def _leave_one_source_out(cases: Sequence[MotionCase]) -> list[MeanSpectrum]:
-    """Per case, the mean of the other sources' profiles, resampled in Hz to the case's time base.
-
-    One pass over the cases (each decoded once); the means come from per-time-base totals minus the case's own
-    source's sum, so the cost grows linearly with the number of cases.
-    """
-    profiles, sources = [], []
-    for case in cases:
-        volume, mask = case.volume, None if case.masks is None else case.masks.moving
-        profiles.append(MeanSpectrum(mean_magnitudes(volume, mask), volume.num_frames, volume.fps, volume.size, ""))
-        sources.append(case.source)
-    if len(set(sources)) < 2:
-        raise GIDInputError(
-            "the mean_spectrum baseline without a reference dataset averages the other sources' ground truth, but "
-            f"every case comes from {sources[0]}; pass a reference dataset (gid evaluate --reference DIR)"
-        )
-    counts = Counter(sources)
-    totals: dict[tuple[int, float, int], tuple[torch.Tensor, dict[str, torch.Tensor]]] = {}
-    for base in {(p.num_frames, p.fps, len(p.magnitudes)) for p in profiles}:
-        on_base = torch.stack([p.resampled(*base).magnitudes for p in profiles])  # (N, K) pixels
-        per_source: dict[str, torch.Tensor] = {}
-        for source, row in zip(sources, on_base, strict=True):
-            per_source[source] = per_source.get(source, 0) + row
-        totals[base] = (on_base.sum(dim=0), per_source)
-    description = "mean |S_k| over moving pixels of the evaluated ground truth, leaving out the case's source"
-    result = []
-    for profile, source in zip(profiles, sources, strict=True):
-        total, per_source = totals[(profile.num_frames, profile.fps, len(profile.magnitudes))]
-        others = (total - per_source[source]) / (len(sources) - counts[source])
-        result.append(MeanSpectrum(others, profile.num_frames, profile.fps, profile.size, description))
-    return result
 
 
 # ------------------------------------------------------------------------------------------------ scoring
@@ -415,7 +225,7 @@ def evaluate_motion(
         raise GIDInputError("no cases to evaluate")
     if predict is not None and (not seeds or method in BASELINES):
         raise GIDInputError(f"need at least one seed and a method name other than {BASELINES}")
-    means = [reference] * len(cases) if reference is not None else _leave_one_source_out(cases)
+    means = [reference] * len(cases) if reference is not None else leave_one_source_out(cases)
     methods = ([method] if predict is not None else []) + list(BASELINES)
 
     case_reports, rows, clip_rows, skipped = [], [], [], []

@@ -37,8 +37,8 @@ from ..motion.flow import estimate_flow
 from ..procedural.scenes import generate_scene
 from ..rendering.loop import render_frames, softmax_metric
 from ..rendering.splatting import motion_metric
+from .cases import DEFAULT_SIZE
 from .metrics import mean_std, psnr, ssim_per_image
-from .motion import DEFAULT_SIZE
 
 LEARNED, SOFTMAX, AVERAGE, BACKWARD_WARP, STATIC = "learned", "softmax", "average", "backward_warp", "static"
 BASELINE_RENDERERS = (SOFTMAX, AVERAGE, BACKWARD_WARP, STATIC)
