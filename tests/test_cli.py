@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gid_pipeline.cli import main
+from gid_pipeline.errors import GIDInputError
 from gid_pipeline.media.video import probe_video, read_video, write_video
 from gid_pipeline.spectral.volume import SpectralVolume
 
@@ -198,3 +199,22 @@ def test_from_video_native_resolution_tvl1(tmp_path, tree_clip_path):
     amplitude = SpectralVolume.load(tmp_path / "tree.safetensors").amplitude()[1:].sum(dim=0)
     crown, window_frame = amplitude[20:80, 140:240], amplitude[40:200, 20:36]
     assert crown.median() > 3 * window_frame.median()
+
+
+def test_the_library_loads_neither_gradio_nor_matplotlib():
+    """pip install gid_pipeline (no extras) is enough to sample, play and poke: the app's packages stay out."""
+    code = ("import sys, gid_pipeline, gid_pipeline.pipeline_gid, gid_pipeline.player, gid_pipeline.cli; "
+            "print(sorted(m for m in ('gradio', 'matplotlib') if m in sys.modules))")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_missing_extra_is_named(monkeypatch):
+    import importlib.util
+
+    from gid_pipeline.extras import require
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    with pytest.raises(GIDInputError, match=r"this needs gradio: pip install 'gid_pipeline\[app\]'"):
+        require("gradio", "numpy")

@@ -7,7 +7,11 @@ import pytest
 import torch
 
 from gid_pipeline import GIDInputError
-from gid_pipeline.media.visualize import INFERNO_STOPS, colormap, heatmap_overlay, with_scale_bar
+from gid_pipeline.media.visualize import colormap, heatmap_overlay, with_scale_bar
+
+# Nine points of the inferno map (matplotlib's), dark purple to pale yellow.
+INFERNO_STOPS = np.array([(0, 0, 4), (31, 12, 72), (85, 15, 109), (136, 34, 106), (186, 54, 85), (227, 89, 51),
+                          (249, 140, 10), (249, 201, 50), (252, 255, 164)])  # fmt: skip
 
 GREY = np.full((40, 60, 3), 100, np.uint8)
 
@@ -18,7 +22,7 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 def test_colormap_runs_from_dark_to_bright_through_the_stops_and_clips():
     colours = colormap(np.linspace(0, 1, 9))
-    assert np.array_equal(colours, INFERNO_STOPS.astype(np.uint8))
+    assert np.abs(colours.astype(int) - INFERNO_STOPS).max() <= 2
     ramp = luminance(colormap(np.linspace(0, 1, 256)))
     assert np.all(np.diff(ramp) >= -0.5)  # luminance rises: the map reads in grey scale too
     assert np.array_equal(colormap(np.array([-3.0, 7.0])), colormap(np.array([0.0, 1.0])))

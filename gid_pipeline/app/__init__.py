@@ -4,7 +4,11 @@
 build_demo(checkpoint) makes the page; launch(demo) serves it with the app's limits; main() is ``python app.py``.
 """
 
-from .server import launch, main
-from .ui import build_demo
+from ..extras import require
+
+require("gradio", "matplotlib")
+
+from .server import launch, main  # noqa: E402 (after the check that says which extra is missing)
+from .ui import build_demo  # noqa: E402
 
 __all__ = ["build_demo", "launch", "main"]

@@ -19,6 +19,7 @@ from ..data.builder import INPUT_VIDEO_SUFFIXES, find_videos
 from ..data.shards import MANIFEST_NAME, SHARD_GLOB, open_dataset
 from ..data.triples import HELD_OUT_SEED
 from ..errors import GIDInputError
+from ..extras import require
 from .arguments import positive_float, positive_int, size
 
 
@@ -78,6 +79,7 @@ def _write(evaluation: Any, out: Path) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    require("matplotlib")
     from ..evaluation import (
         clip_cases,
         dataset_cases,
@@ -160,6 +162,7 @@ def _load_renderer(args: argparse.Namespace) -> Any:
 
 
 def _evaluate_renderer(args: argparse.Namespace) -> None:
+    require("matplotlib")
     from ..evaluation import clip_render_case, evaluate_renderers, procedural_render_cases
 
     if args.procedural < 0:

@@ -17,6 +17,10 @@ def _train(args: argparse.Namespace) -> None:
     # Imported here: only this command needs accelerate and the training code.
     import json
 
+    from ..extras import require
+
+    require("accelerate")
+
     from ..training import TrainConfig, train_unet, train_vae
     from ..training.train_renderer import RendererTrainConfig, train_renderer
 

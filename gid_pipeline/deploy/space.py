@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import GIDInputError
+from ..extras import require
 
 MANIFEST_NAME = "space.yaml"
 # Front-matter keys every Space of this project needs (https://huggingface.co/docs/hub/spaces-config-reference).
@@ -91,6 +90,9 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise GIDInputError(f"no Space manifest at {path}: run from a checkout of the repository or pass --root")
+    require("yaml")
+    import yaml
+
     try:
         manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
@@ -109,6 +111,8 @@ def load_manifest(path: str | Path) -> dict[str, Any]:
 
 def readme_text(manifest: dict[str, Any]) -> str:
     """The Space's README.md: the manifest as YAML front matter, then the body."""
+    import yaml
+
     front = yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return f"---\n{front}---\n\n{README_BODY.format(title=manifest['title'])}"
 

@@ -13,32 +13,17 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import GIDInputError
 
-# The "inferno" colour map sampled at 9 evenly spaced points (dark purple -> yellow, luminance rising throughout),
-# interpolated linearly in between: readable on a photo and in grey scale, and no plotting library needed.
-INFERNO_STOPS = np.array(
-    [
-        (0, 0, 4),
-        (31, 12, 72),
-        (85, 15, 109),
-        (136, 34, 106),
-        (186, 54, 85),
-        (227, 89, 51),
-        (249, 140, 10),
-        (249, 201, 50),
-        (252, 255, 164),
-    ],
-    dtype=np.float64,
-)
 SCALE_PERCENTILE = 99.0
 """The top of the colour scale is this percentile of the map (one stray pixel cannot wash out the rest)."""
 
 
 def colormap(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] (any shape, clipped) -> the same shape + (3,) uint8 RGB of the inferno map."""
+    """Values in [0, 1] (any shape, clipped) -> the same shape + (3,) uint8 RGB of matplotlib's "inferno" map (dark
+    purple to yellow, luminance rising throughout: readable on a photo and in grey scale)."""
+    from matplotlib import colormaps  # imported on use: the library itself never needs matplotlib
+
     values = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
-    positions = np.linspace(0.0, 1.0, len(INFERNO_STOPS))
-    channels = [np.interp(values, positions, INFERNO_STOPS[:, c]) for c in range(3)]
-    return np.rint(np.stack(channels, axis=-1)).astype(np.uint8)
+    return colormaps["inferno"](values, bytes=True)[..., :3]
 
 
 def _as_map(values: np.ndarray | torch.Tensor, height: int, width: int) -> np.ndarray:
