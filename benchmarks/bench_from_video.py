@@ -19,7 +19,8 @@ import cv2
 import torch
 
 from gid_pipeline.media.images import image_to_tensor
-from gid_pipeline.media.video import VideoWriter, read_video
+from gid_pipeline.media.video import read_video
+from gid_pipeline.media.writer import VideoWriter
 from gid_pipeline.motion.clip import clip_motion
 from gid_pipeline.rendering.loop import iter_loop_frames
 

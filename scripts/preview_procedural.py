@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from gid_pipeline.media.video import write_video
+from gid_pipeline.media.writer import write_video
 from gid_pipeline.procedural import SCENE_TYPES, generate_scene
 from gid_pipeline.spectral.transform import amplitude
 

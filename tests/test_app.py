@@ -32,7 +32,8 @@ from gid_pipeline.app.sessions import ShownPhotos
 from gid_pipeline.app.storage import OutputFolder
 from gid_pipeline.guidance import PAPER_GUIDANCE_SCALE
 from gid_pipeline.media.images import read_image
-from gid_pipeline.media.video import probe_video, read_video, write_video
+from gid_pipeline.media.video import probe_video, read_video
+from gid_pipeline.media.writer import write_video
 from gid_pipeline.player import LoopTiming
 from gid_pipeline.sizing import working_size
 from gid_pipeline.spectral.volume import SpectralVolume

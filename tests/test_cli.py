@@ -10,7 +10,8 @@ import torch
 
 from gid_pipeline.cli import main
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.media.video import probe_video, read_video, write_video
+from gid_pipeline.media.video import probe_video, read_video
+from gid_pipeline.media.writer import write_video
 from gid_pipeline.spectral.volume import SpectralVolume
 
 

@@ -13,7 +13,8 @@ from gid_pipeline.data import builder
 from gid_pipeline.data.builder import cover_size
 from gid_pipeline.data.shards import ShardWriter, iter_dataset, iter_shard, open_dataset
 from gid_pipeline.data.windows import REJECTION_REASONS, VideoConfig, WindowFilters, analyse_window, check_window
-from gid_pipeline.media.video import read_video, write_video
+from gid_pipeline.media.video import read_video
+from gid_pipeline.media.writer import write_video
 from gid_pipeline.motion.flow import estimate_flow
 from gid_pipeline.procedural.scenes import generate_scene
 from gid_pipeline.spectral.transform import motion_to_spectrum

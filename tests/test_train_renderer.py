@@ -17,7 +17,7 @@ from gid_pipeline.data.triples import (
     triple_batch,
 )
 from gid_pipeline.errors import GIDInputError
-from gid_pipeline.media.video import write_video
+from gid_pipeline.media.writer import write_video
 from gid_pipeline.models.render_losses import render_loss
 from gid_pipeline.models.renderer import SplatRenderer
 from gid_pipeline.rendering.loop import render_frames

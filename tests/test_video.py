@@ -16,15 +16,8 @@ from PIL import Image, ImageCms
 from gid_pipeline.errors import GIDInputError
 from gid_pipeline.limits import MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE
 from gid_pipeline.media.images import read_image
-from gid_pipeline.media.video import (
-    VideoWriter,
-    _source_indices,
-    frames_at_rate,
-    probe_video,
-    read_video,
-    repeat_video,
-    write_video,
-)
+from gid_pipeline.media.video import _source_indices, frames_at_rate, probe_video, read_video
+from gid_pipeline.media.writer import VideoWriter, repeat_video, write_video
 
 # Frame i of flat_clip is flat grey LEVEL_STEP * i: survives compression and tells which source frame it is.
 LEVEL_STEP = 20

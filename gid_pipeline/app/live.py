@@ -46,7 +46,7 @@ from PIL import Image
 
 from ..errors import GIDInputError
 from ..media.images import image_to_tensor
-from ..media.video import VideoWriter
+from ..media.writer import VideoWriter
 from ..motion.dynamics import DynamicsParams, ModalBasis, Poke, iter_poke_frames
 from ..spectral.volume import SpectralVolume
 

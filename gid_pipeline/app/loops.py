@@ -26,8 +26,8 @@ from ..limits import (
     APP_MIN_FRAMES,
     APP_MIN_SPEED,
 )
-from ..media.video import VideoWriter, repeat_video
 from ..media.visualize import heatmap_overlay, with_scale_bar
+from ..media.writer import VideoWriter, repeat_video
 from ..player import LoopTiming, PlaybackControls, Player, loop_timing
 from ..sizing import working_size
 from ..spectral.controls import amplitude_map

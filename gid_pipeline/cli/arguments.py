@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..media.video import VIDEO_SUFFIXES
+from ..media.writer import VIDEO_SUFFIXES
 
 
 def size(text: str) -> tuple[int, int]:

@@ -12,7 +12,8 @@ from tqdm.auto import tqdm
 from ..errors import GIDInputError
 from ..limits import MAX_RENDER_PIXELS
 from ..media.images import read_image
-from ..media.video import VideoWriter, read_video
+from ..media.video import read_video
+from ..media.writer import VideoWriter
 from ..motion.clip import clip_motion
 from ..motion.dynamics import DEFAULT_DAMPING
 from ..player import PlaybackControls, Player, loop_timing

@@ -40,7 +40,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
-from ..media.video import VIDEO_SUFFIXES, frames_at_rate, probe_video, read_video
+from ..media.video import frames_at_rate, probe_video, read_video
+from ..media.writer import VIDEO_SUFFIXES
 from ..procedural.photo_world import PhotoWorld
 from ..procedural.scenes import generate_scene
 from ..spectral.transform import DEFAULT_NUM_FREQUENCIES, DEFAULT_PERCENTILE

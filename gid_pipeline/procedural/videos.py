@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
-from ..media.video import write_video
+from ..media.writer import write_video
 from .scenes import DEFAULT_SIZE, generate_scene
 
 # Visually lossless H.264: the codec noise is small, but present as in any real clip.
