@@ -27,11 +27,9 @@ Run: python benchmarks/bench_app.py [--checkpoint DIR] [--repeats 2] [--threads 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,12 +44,6 @@ STEPS, GUIDANCE, SIZE, FPS, DURATION = 25, 2.75, 512, 30.0, 5.0  # the app's Loo
 POKE_FRAMES, POKE_SIZE = 90, 384  # the app's poke defaults (gid_pipeline.app.pokes.POKE_FRAMES, POKE_SIDE)
 
 
-def load_app():
-    spec = importlib.util.spec_from_file_location("gid_app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gid_app"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def cpu_seconds() -> float:
@@ -91,9 +83,8 @@ def main() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from gradio_client import Client, handle_file
 
+    import gid_pipeline.app as app
     from gid_pipeline.media.video import probe_video
-
-    app = load_app()
     checkpoint = app.resolve_checkpoint(args.checkpoint)
     demo = app.build_demo(checkpoint)
     app.launch(demo, prevent_thread_lock=True, quiet=True)

@@ -22,12 +22,10 @@ Run: python benchmarks/bench_live_poke.py [--seconds 4] [--renderer auto|webgl2|
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -56,13 +54,6 @@ TARGETS = {"drag_fps": 30.0, "settle_fps": 30.0, "latency_ms": 50.0, "transfer_m
 CONTROLLER = "document.getElementById('live-poke-canvas').livePoke"
 
 
-def load_app():
-    """app.py (at the repository root, outside the package) as a module."""
-    spec = importlib.util.spec_from_file_location("gid_app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gid_app"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def load() -> float:
@@ -85,7 +76,7 @@ def circle(page, centre: tuple[float, float], radius: float, seconds: float) -> 
 
 
 def run(seconds: float, renderer: str, gpu_compositing: bool) -> dict:
-    app = load_app()
+    import gid_pipeline.app as app
     demo = app.build_demo()
     app.launch(demo, prevent_thread_lock=True, quiet=True)
     report: dict = {"photo": PHOTO.name, "gpu_compositing": gpu_compositing}

@@ -7,7 +7,6 @@ renderers, the video files) is the real thing.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
 import os
@@ -21,6 +20,7 @@ import torch
 from PIL import Image
 from test_pipeline import get_dummy_components
 
+import gid_pipeline.app as gid_app
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline
 from gid_pipeline.app.clips import ClipRequest
 from gid_pipeline.app.engine import MotionEngine, PredictionSettings, storable
@@ -48,18 +48,11 @@ STEPS = 2
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def load_app():
-    """app.py (it lives at the repository root, outside the package) as a module."""
-    spec = importlib.util.spec_from_file_location("gid_app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gid_app"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def app_module():
-    return load_app()
+    return gid_app
 
 
 @pytest.fixture(scope="module")

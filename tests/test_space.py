@@ -78,9 +78,9 @@ def test_the_built_space_runs_from_its_own_folder(built):
     """The Space's app imports the Space's copy of the package and finds the checkpoint it ships (whose files
     are checked above; loading it is the pipeline's own business)."""
     script = (
-        "import app, gid_pipeline; "
-        "checkpoint = app.resolve_checkpoint(); "
-        "app.build_demo(); "
+        "import app, gid_pipeline, gid_pipeline.app; "  # app.py imports the Space's copy of the package
+        "checkpoint = gid_pipeline.app.resolve_checkpoint(); "
+        "gid_pipeline.app.build_demo(); "
         "print(gid_pipeline.__file__); print(checkpoint)"
     )
     environment = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "OMP_NUM_THREADS": "1"}

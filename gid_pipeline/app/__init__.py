@@ -8,7 +8,26 @@ from ..extras import require
 
 require("gradio", "matplotlib")
 
-from .server import launch, main  # noqa: E402 (after the check that says which extra is missing)
+from .server import (  # noqa: E402 (after the check that says which extra is missing)
+    DEFAULT_DURATION,
+    DEFAULT_FPS,
+    DEFAULT_SIZE,
+    DEFAULT_STEPS,
+    engine_for,
+    launch,
+    main,
+    resolve_checkpoint,
+)
 from .ui import build_demo  # noqa: E402
 
-__all__ = ["build_demo", "launch", "main"]
+__all__ = [
+    "DEFAULT_DURATION",
+    "DEFAULT_FPS",
+    "DEFAULT_SIZE",
+    "DEFAULT_STEPS",
+    "build_demo",
+    "engine_for",
+    "launch",
+    "main",
+    "resolve_checkpoint",
+]
