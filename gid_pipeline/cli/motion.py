@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -14,8 +15,8 @@ from ..limits import MAX_RENDER_PIXELS
 from ..media.images import read_image
 from ..media.video import read_video
 from ..media.writer import VideoWriter
-from ..motion.clip import clip_motion
 from ..motion.dynamics import DEFAULT_DAMPING
+from ..motion.loop_window import clip_loop
 from ..player import PlaybackControls, Player, loop_timing
 from ..spectral.transform import DEFAULT_NUM_FREQUENCIES
 from ..spectral.volume import SpectralVolume
@@ -50,19 +51,17 @@ def play(output: Path, player: Player, image: object, volume: SpectralVolume, co
 
 
 def _from_video(args: argparse.Namespace) -> None:
-    clip = read_video(
-        args.clip, fps=args.fps, start=args.start, num_frames=args.frames, size=args.size, long_side=args.long_side
-    )
+    clip = read_video(args.clip, fps=args.fps, size=args.size, long_side=args.long_side)
     check_render_size(torch.empty(clip.frames.shape[1:3]))
-    motion = clip_motion(
-        clip.frames,
-        clip.fps,
-        args.num_frequencies,
-        method=args.method,
-        stabilize=args.stabilize,
-        loop_taper=args.loop_taper,
-        progress=True,
-    )
+    motion, window = clip_loop(
+        clip.frames, clip.fps, args.num_frequencies, start=args.start, num_frames=args.frames,
+        max_frames=args.max_frames, remove_drift=not args.keep_drift, method=args.method, stabilize=args.stabilize,
+        loop_taper=args.loop_taper, progress=True,
+    )  # fmt: skip
+    end, seconds = window.start + window.num_frames, window.num_frames / clip.fps
+    drift = "" if motion.drift is None else f"; drift removed (median {float(np.median(motion.drift)):.2f} px)"
+    print(f"loop: frames {window.start}-{end - 1} of {len(clip.frames)} at {clip.fps:g} fps ({seconds:.2f} s); the "
+          f"frame after it differs from its first by {window.mismatch:.2f} grey levels{drift}")  # fmt: skip
     if args.spectrum_out is not None:
         motion.volume.save(args.spectrum_out)
         print(f"wrote {args.spectrum_out}")
@@ -100,8 +99,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     from_video.add_argument("clip", type=Path, help="input video (anything ffmpeg reads)")
     from_video.add_argument("-o", "--output", type=video_path, required=True, help="loop video (.mp4, .gif, .webm)")
     from_video.add_argument("--spectrum-out", type=Path, help="also save the spectral volume (.safetensors)")
-    from_video.add_argument("--start", type=int, default=0, help="first frame, counted at --fps (default 0)")
-    from_video.add_argument("--frames", type=positive_int, default=150, help="loop period in frames (150)")
+    from_video.add_argument(
+        "--start", type=int, help="first frame, counted at --fps (default: where the loop closes best)"
+    )
+    from_video.add_argument(
+        "--frames", type=positive_int, help="loop period in frames (default: the length that closes best)"
+    )
+    from_video.add_argument(
+        "--max-frames", type=positive_int, default=150, help="longest loop to choose, in frames (150)"
+    )
+    from_video.add_argument(
+        "--keep-drift", action="store_true", help="do not remove the drift over the period (it snaps back at the seam)"
+    )
     from_video.add_argument("--fps", type=positive_float, default=30.0, help="sample the clip at this rate (30)")
     sizing = from_video.add_mutually_exclusive_group()
     sizing.add_argument("--size", type=size, help="analyse and render at WIDTHxHEIGHT, e.g. 256x160")

@@ -25,7 +25,13 @@ VIDEO_SUFFIXES = (".mp4", ".gif", ".webm")
 """Output formats of write_video / VideoWriter, chosen by the path's suffix."""
 
 
-_MP4_CRF, _WEBM_CRF = 18, 31  # visually near-lossless H.264; VP9's recommended quality for ~720p
+# H.264: every frame intra-coded at one constant quantizer. A loop's frames differ by less than a grey level, below
+# the codec's error: predicted frames carry their key frame's error pattern and drift from it over the group of
+# pictures, so the return to the key frame at the seam showed as a jump 5x a normal step (benchmarks/
+# bench_seams.py). All-intra at a constant quantizer makes every frame, frame 0 included, alike: seam ratio ~1.
+_MP4_QP = 23
+# VP9: one key frame, no alt-ref (hidden) frames and no look-ahead, so quality does not pulse within the loop.
+_WEBM_CRF = 31
 
 
 _WRITE_CHUNK_FRAMES = 16  # write_video converts this many frames at a time, bounding float temporaries
@@ -84,11 +90,12 @@ def _encoder_args(suffix: str, crf: int | None, loop: bool) -> list[str]:
         "setparams=colorspace=bt709:color_primaries=bt709:color_trc=bt709:range=tv"
     )
     if suffix == ".mp4":
-        quality = _MP4_CRF if crf is None else crf
-        return ["-vf", yuv, "-c:v", "libx264", "-preset", "medium", "-crf", str(quality),
+        quality = _MP4_QP if crf is None else crf
+        return ["-vf", yuv, "-c:v", "libx264", "-preset", "medium", "-qp", str(quality), "-g", "1",
                 "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4"]  # fmt: skip
     quality = _WEBM_CRF if crf is None else crf
     return ["-vf", yuv, "-c:v", "libvpx-vp9", "-crf", str(quality), "-b:v", "0", "-deadline", "good",
+            "-auto-alt-ref", "0", "-lag-in-frames", "0", "-g", "100000",
             "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p", "-f", "webm"]  # fmt: skip
 
 
@@ -118,7 +125,8 @@ class VideoWriter:
     ends); an odd width or height is padded to even by repeating the last column / row (every pixel kept, the
     file is at most 1 px larger). .webm is VP9 yuv420p, any size. .gif has one palette built from all frames;
     its frame delays are whole 1/100 s (30 fps alternates 3 and 4 cs); browsers slow delays under 2 cs down.
-    crf: quality for mp4 (0..51, default 18) and webm (0..63, default 31), lower is better; not used for gif.
+    crf: quality for mp4 (its constant quantizer, 0..51, default 23: every frame intra-coded alike, so a loop's seam
+    is like any other step) and webm (0..63, default 31), lower is better; not used for gif.
     loop: gif only: loop forever (True) or play once; mp4/webm looping is a player setting (<video loop>).
     size: (width, height) the frames must have; None takes it from the first chunk.
 
@@ -145,8 +153,9 @@ class VideoWriter:
         if not is_rate(fps):
             raise GIDInputError(f"cannot write {self.path}: fps must be a positive number, got {fps!r}")
         max_crf = {".mp4": 51, ".webm": 63}.get(suffix)
-        if crf is not None and (max_crf is None or not is_count(crf, minimum=0) or crf > max_crf):
-            allowed = f"an integer 0..{max_crf}" if max_crf else "None (gif has no crf)"
+        min_crf = 1 if suffix == ".mp4" else 0  # quantizer 0 is lossless H.264, a profile browsers do not play
+        if crf is not None and (max_crf is None or not is_count(crf, minimum=min_crf) or crf > max_crf):
+            allowed = f"an integer {min_crf}..{max_crf}" if max_crf else "None (gif has no crf)"
             raise GIDInputError(f"cannot write {self.path}: crf must be {allowed}, got {crf!r}")
         if size is not None and not is_size(size):
             raise GIDInputError(

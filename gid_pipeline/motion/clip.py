@@ -36,6 +36,9 @@ class ClipMotion:
     volume: SpectralVolume
     camera_motion: np.ndarray | None
     flow_noise: np.ndarray | None = None
+    drift: np.ndarray | None = None
+    """(H, W) float32 pixels: how far each pixel had drifted over one period (the flow to the closing frame),
+    removed before fitting the loop; None without a closing frame."""
 
 
 def clip_motion(
@@ -46,6 +49,7 @@ def clip_motion(
     stabilize: str = "none",
     loop_taper: float = 0.2,
     progress: bool = False,
+    closing_frame: np.ndarray | None = None,
 ) -> ClipMotion:
     """Spectral volume of a clip's motion, measured from its first frame.
 
@@ -56,6 +60,10 @@ def clip_motion(
         method, stabilize: optical flow method and camera-motion removal (flow.estimate_flow).
         loop_taper: fraction of frames faded at each end when fitting the loop (spectral.fit_loop_spectrum);
             0 fits all frames equally.
+        closing_frame: (H, W, 3) the frame one period after frame 0 (the clip's frame T), for a loop: where
+            things have drifted by then (the flow to it) is removed linearly over the period, t / T of it from
+            frame t, so that the trajectories return to where they started and the loop closes without a snap
+            back (motion.loop_window picks windows whose closing frame matches frame 0).
 
     Raises:
         GIDInputError: too few frames for K, or no motion in the clip.
@@ -66,13 +74,23 @@ def clip_motion(
             f"a {num_frames}-frame clip can hold at most {num_frames // 2 + 1} frequencies; {num_frequencies} "
             f"need at least {2 * (num_frequencies - 1)} frames"
         )
-    result = estimate_flow(frames, method=method, stabilize=stabilize, progress=progress)
-    spectrum = fit_loop_spectrum(torch.from_numpy(result.flow), num_frequencies, loop_taper)
+    analysed = frames if closing_frame is None else np.concatenate([frames, closing_frame[None]])
+    result = estimate_flow(analysed, method=method, stabilize=stabilize, progress=progress)
+    flow, drift = torch.from_numpy(result.flow), None
+    if closing_frame is not None:
+        drift_field, flow = flow[-1], flow[:-1]
+        ramp = torch.arange(num_frames, dtype=flow.dtype).view(-1, 1, 1, 1) / num_frames
+        flow = flow - ramp * drift_field
+        drift = drift_field.norm(dim=0).numpy()
+    spectrum = fit_loop_spectrum(flow, num_frequencies, loop_taper)
     volume = SpectralVolume(spectrum, num_frames, fps)
     peak = float(volume.amplitude()[1:].sum(dim=0).amax()) if num_frequencies > 1 else 0.0
     if peak < MIN_MOTION_PIXELS:
         raise GIDInputError(
             f"no motion found in the clip: its largest oscillation is {peak:.3f} px (need >= {MIN_MOTION_PIXELS})"
         )
-    noise = flow_jitter(result.flow) if num_frames >= 3 else None
-    return ClipMotion(image=frames[0], volume=volume, camera_motion=result.camera_motion, flow_noise=noise)
+    noise = flow_jitter(flow.numpy()) if num_frames >= 3 else None
+    camera = result.camera_motion
+    if camera is not None and closing_frame is not None:
+        camera = camera[:-1]
+    return ClipMotion(image=frames[0], volume=volume, camera_motion=camera, flow_noise=noise, drift=drift)

@@ -1,0 +1,115 @@
+"""Where a clip's loop starts and how long it is, video-texture style (Schödl et al. 2000): the window whose end best
+matches its start, so that the frame after the window's last one looks like its first and the loop closes with
+the smallest visible jump. Frames are compared as small blurred grey thumbnails (what a viewer sees of a step,
+not sensor noise), by mean absolute grey-level difference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from ..errors import GIDInputError
+from ..spectral.transform import DEFAULT_NUM_FREQUENCIES, min_loop_frames
+from .clip import ClipMotion, clip_motion
+
+THUMBNAIL_SIDE = 64  # pixels of the longer side of the thumbnails compared
+THUMBNAIL_BLUR = 1.0  # Gaussian sigma in thumbnail pixels
+# A longer loop is worth this much mismatch (grey levels per doubling of its length): among windows that close
+# about as well, the longer one keeps more of the clip's motion and repeats less often.
+LENGTH_PREFERENCE = 0.15
+
+
+@dataclass(frozen=True)
+class LoopWindow:
+    """A loop cut from a clip: frames start .. start + num_frames - 1; frame start + num_frames closes it.
+
+    mismatch: mean |grey level| difference of the thumbnails of the first and the closing frame (0-255).
+    """
+
+    start: int
+    num_frames: int
+    mismatch: float
+
+
+def thumbnails(frames: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 RGB -> (N, h * w) float32 blurred grey thumbnails, grey levels 0-255."""
+    height, width = frames.shape[1:3]
+    scale = THUMBNAIL_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = [cv2.GaussianBlur(cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA
+                                         ).astype(np.float32), (0, 0), THUMBNAIL_BLUR) for f in frames]  # fmt: skip
+    return torch.from_numpy(np.stack(small).reshape(len(frames), -1))
+
+
+def choose_loop_window(
+    frames: np.ndarray, min_frames: int, max_frames: int, start: int | None = None, num_frames: int | None = None
+) -> LoopWindow:
+    """The window of a clip (N frames) that loops best, among lengths min_frames..max_frames (the closing frame
+    start + length must exist, so length <= N - 1 - start).
+
+    The score is mismatch - LENGTH_PREFERENCE * log2(length): how well the closing frame matches the first, with a
+    mild preference for longer loops. start or num_frames given fixes that part of the choice.
+
+    Raises:
+        GIDInputError: no window fits (the clip is too short for min_frames, or the fixed parts do not fit).
+    """
+    total = len(frames)
+    if not 2 <= min_frames <= max_frames:
+        raise GIDInputError(f"loop lengths must satisfy 2 <= min_frames <= max_frames, got {min_frames}, {max_frames}")
+    thumbs = thumbnails(frames)
+    distance = torch.cdist(thumbs[None], thumbs[None], p=1.0)[0] / thumbs.shape[1]  # (N, N) mean |difference|
+    starts = torch.arange(total) if start is None else torch.tensor([start])
+    lengths = torch.arange(min_frames, max_frames + 1) if num_frames is None else torch.tensor([num_frames])
+    ends = starts[:, None] + lengths[None, :]
+    valid = (ends <= total - 1) & (starts[:, None] >= 0)
+    if not bool(valid.any()):
+        raise GIDInputError(
+            f"no loop of {lengths.min().item()}-{lengths.max().item()} frames fits a {total}-frame clip from frame "
+            f"{'any' if start is None else start} (a loop needs one more frame after it to close)"
+        )
+    mismatch = distance[starts[:, None].clamp(max=total - 1), ends.clamp(max=total - 1)]
+    score = torch.where(valid, mismatch - LENGTH_PREFERENCE * torch.log2(lengths.float())[None, :], torch.inf)
+    best = int(score.argmin())
+    row, column = divmod(best, len(lengths))
+    return LoopWindow(int(starts[row]), int(lengths[column]), float(mismatch[row, column]))
+
+
+def shortest_loop(num_frequencies: int, fps: float) -> int:
+    """Fewest frames a chosen loop may have: 1.5 s, or what K frequencies need (min_loop_frames) if that is more."""
+    return max(min_loop_frames(num_frequencies), round(1.5 * fps))
+
+
+def clip_loop(
+    frames: np.ndarray,
+    fps: float,
+    num_frequencies: int = DEFAULT_NUM_FREQUENCIES,
+    start: int | None = None,
+    num_frames: int | None = None,
+    max_frames: int = 150,
+    remove_drift: bool = True,
+    **flow_options: Any,
+) -> tuple[ClipMotion, LoopWindow]:
+    """A clip's best loop (choose_loop_window; start and num_frames fix those parts) and its motion (clip_motion,
+    with the drift over the period removed, from the window's closing frame, unless remove_drift is False).
+
+    A window given whole that reaches the clip's last frame has no closing frame: its drift stays.
+    flow_options go to clip_motion (method, stabilize, loop_taper, progress).
+    """
+    total = len(frames)
+    if num_frames is not None and start is not None and start + num_frames == total:
+        window = LoopWindow(start, num_frames, float("nan"))
+    else:
+        fewest = shortest_loop(num_frequencies, fps)
+        longest = max(fewest, min(max_frames, total - 1))
+        if num_frames is not None:
+            fewest = longest = num_frames
+        window = choose_loop_window(frames, min(fewest, longest), longest, start, num_frames)
+    end = window.start + window.num_frames
+    closing = frames[end] if remove_drift and end < total else None
+    motion = clip_motion(frames[window.start : end], fps, num_frequencies, closing_frame=closing, **flow_options)
+    return motion, window
