@@ -18,7 +18,8 @@ from ..limits import (
     APP_MIN_VIDEO_SIDE,
 )
 from ..media.video import frames_at_rate, probe_video, read_video
-from ..motion.clip import ClipMotion, clip_motion
+from ..motion.clip import ClipMotion
+from ..motion.loop_window import clip_loop
 from ..spectral.transform import DEFAULT_NUM_FREQUENCIES
 
 MIN_CLIP_FRAMES = 2 * (DEFAULT_NUM_FREQUENCIES - 1)
@@ -57,6 +58,8 @@ def measure_clip(path: str | os.PathLike[str] | None, request: ClipRequest) -> t
 
     The window is sampled at the clip's own rate (at most APP_MAX_CLIP_FPS) and cut to what the clip holds; fewer
     than MIN_CLIP_FRAMES frames, a still image, an unreadable file or a clip without motion raise GIDInputError.
+    The frame after the window, where the clip has one, closes the loop: the drift over the period is removed so
+    the loop does not snap back at its seam (motion.loop_window.clip_loop).
     """
     if path is None or str(path) == "":
         raise GIDInputError("no clip: upload a short video of something swaying first")
@@ -77,8 +80,10 @@ def measure_clip(path: str | os.PathLike[str] | None, request: ClipRequest) -> t
     note = None
     if frames < wanted:
         note = f"the clip ends early: looping {frames / fps:.1f} s ({frames} frames) instead of {request.duration:g} s"
-    clip = read_video(path, fps=fps, start=start, num_frames=frames, long_side=request.long_side)
-    return clip_motion(clip.frames, clip.fps), note
+    closing = 1 if start + frames < available else 0
+    clip = read_video(path, fps=fps, start=start, num_frames=frames + closing, long_side=request.long_side)
+    motion, _ = clip_loop(clip.frames, clip.fps, start=0, num_frames=min(frames, len(clip.frames)))
+    return motion, note
 
 
 def _rate(fps: float) -> Fraction:

@@ -434,7 +434,9 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                             label="Size (longer side, px)",
                             elem_id="clip-size",
                         )
-                        clip_scale = gr.Slider(0, APP_MAX_AMPLITUDE, 1.0, step=0.1, label="Motion scale")
+                        clip_scale = gr.Slider(
+                            0, APP_MAX_AMPLITUDE, 1.0, step=0.1, label="Motion strength (amplitude factor)"
+                        )
                         clip_button = gr.Button("Make a loop", variant="primary")
                     with gr.Column():
                         clip_video = gr.Video(
