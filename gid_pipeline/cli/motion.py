@@ -126,8 +126,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     from_video.add_argument(
         "--loop-taper",
         type=taper,
-        default=0.2,
-        help="fraction of frames at each end eased into the loop's seam (0.2; 0 weighs all frames equally)",
+        help="fraction of frames at each end eased into the loop's seam (default: 0 once the drift is removed, "
+        "0.2 with --keep-drift or without a closing frame)",
     )
     from_video.set_defaults(run=_from_video)
 

@@ -1,7 +1,8 @@
 """Where a clip's loop starts and how long it is, video-texture style (Schödl et al. 2000): the window whose end best
 matches its start, so that the frame after the window's last one looks like its first and the loop closes with
 the smallest visible jump. Frames are compared as small blurred grey thumbnails (what a viewer sees of a step,
-not sensor noise), by mean absolute grey-level difference.
+not sensor noise), by mean absolute grey-level difference, averaged over the frames just before and after (Schödl's
+filter that preserves dynamics: the loop must not only return to where it started but move on as it did).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ THUMBNAIL_BLUR = 1.0  # Gaussian sigma in thumbnail pixels
 # A longer loop is worth this much mismatch (grey levels per doubling of its length): among windows that close
 # about as well, the longer one keeps more of the clip's motion and repeats less often.
 LENGTH_PREFERENCE = 0.15
+DYNAMICS_TAPS = 1  # frames on each side averaged into a window's mismatch (1: the pair before and after too)
 
 
 @dataclass(frozen=True)
 class LoopWindow:
     """A loop cut from a clip: frames start .. start + num_frames - 1; frame start + num_frames closes it.
 
-    mismatch: mean |grey level| difference of the thumbnails of the first and the closing frame (0-255).
+    mismatch: mean |grey level| difference of the thumbnails of the first and the closing frame and of their
+        neighbours (dynamics_distance; 0-255).
     """
 
     start: int
@@ -44,6 +47,18 @@ def thumbnails(frames: np.ndarray) -> torch.Tensor:
     small = [cv2.GaussianBlur(cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA
                                          ).astype(np.float32), (0, 0), THUMBNAIL_BLUR) for f in frames]  # fmt: skip
     return torch.from_numpy(np.stack(small).reshape(len(frames), -1))
+
+
+def dynamics_distance(distance: torch.Tensor, taps: int = DYNAMICS_TAPS) -> torch.Tensor:
+    """(N, N) frame distances -> the mean of distance[i + k, j + k] over k in -taps..taps (those inside the clip):
+    small where frames i and j look alike and so do their neighbours, i.e. where the motion goes on alike."""
+    total = distance.shape[0]
+    summed, count = torch.zeros_like(distance), torch.zeros_like(distance)
+    for k in range(-taps, taps + 1):  # 2 taps + 1 shifted copies of an (N, N) matrix, not a loop over frames
+        lo, hi = max(0, -k), min(total, total - k)
+        summed[lo:hi, lo:hi] += distance[lo + k : hi + k, lo + k : hi + k]
+        count[lo:hi, lo:hi] += 1
+    return summed / count
 
 
 def choose_loop_window(
@@ -62,7 +77,7 @@ def choose_loop_window(
     if not 2 <= min_frames <= max_frames:
         raise GIDInputError(f"loop lengths must satisfy 2 <= min_frames <= max_frames, got {min_frames}, {max_frames}")
     thumbs = thumbnails(frames)
-    distance = torch.cdist(thumbs[None], thumbs[None], p=1.0)[0] / thumbs.shape[1]  # (N, N) mean |difference|
+    distance = dynamics_distance(torch.cdist(thumbs[None], thumbs[None], p=1.0)[0] / thumbs.shape[1])
     starts = torch.arange(total) if start is None else torch.tensor([start])
     lengths = torch.arange(min_frames, max_frames + 1) if num_frames is None else torch.tensor([num_frames])
     ends = starts[:, None] + lengths[None, :]
