@@ -504,7 +504,11 @@ class GIDPipeline(DiffusionPipeline):
             advice = f": lower self_guidance_scale ({self_guidance_scale:g})" if self_guidance_scale > 0 else ""
             raise GIDInputError(f"sampling diverged to non-finite displacements{advice}")
         spectra = resize_spectrum(spectra, (out_height, out_width))
-        volumes = [SpectralVolume(spectrum.cpu(), num_frames, float(fps)) for spectrum in spectra]
+        masks = [None] * batch_size
+        if "motion_mask" in conditions:
+            masks = conditions["motion_mask"][:batch_size].float().cpu()
+        volumes = [SpectralVolume(spectrum.cpu(), num_frames, float(fps), mask)
+                   for spectrum, mask in zip(spectra, masks, strict=True)]  # fmt: skip
 
         frames = None
         if output_type != "spectrum":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -146,7 +146,7 @@ def played(volume: SpectralVolume, controls: PlaybackControls, timing: LoopTimin
         out = masked(out, controls.region_mask)
     if controls.amplitude != 1.0:
         out = scaled(out, controls.amplitude)
-    return SpectralVolume(out.spectrum, timing.frames, timing.fps)
+    return replace(out, num_frames=timing.frames, fps=timing.fps)
 
 
 def fitted(volume: SpectralVolume, height: int, width: int) -> SpectralVolume:
@@ -154,7 +154,7 @@ def fitted(volume: SpectralVolume, height: int, width: int) -> SpectralVolume:
     if not isinstance(volume, SpectralVolume):
         raise GIDInputError(f"need a SpectralVolume (e.g. out.spectral_volumes[0]), got {type(volume).__name__}")
     spectrum = fit_spectrum_to_image(volume.spectrum.float(), height, width)
-    return SpectralVolume(spectrum, volume.num_frames, volume.fps)
+    return replace(volume, spectrum=spectrum)
 
 
 class Player:

@@ -8,7 +8,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +136,7 @@ class MotionEngine:
             width=width - width % 2,
             generator=generator,
         )
-        return SpectralVolume(volume.spectrum.detach().float().cpu(), volume.num_frames, volume.fps)
+        return replace(volume, spectrum=volume.spectrum.detach().float().cpu())
 
     def predict(
         self,

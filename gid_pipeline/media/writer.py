@@ -30,7 +30,8 @@ VIDEO_SUFFIXES = (".mp4", ".gif", ".webm")
 # pictures, so the return to the key frame at the seam showed as a jump 5x a normal step (benchmarks/
 # bench_seams.py). All-intra at a constant quantizer makes every frame, frame 0 included, alike: seam ratio ~1.
 _MP4_QP = 23
-# VP9: one key frame, no alt-ref (hidden) frames and no look-ahead, so quality does not pulse within the loop.
+# VP9: all-intra too. With one key frame it skips the small residuals of slow motion, which then pile up and show
+# at the seam (real_val forest_edge: seam ratio 11.6 with one key frame, 0.56 all-intra; bench_seams.py).
 _WEBM_CRF = 31
 
 
@@ -95,7 +96,7 @@ def _encoder_args(suffix: str, crf: int | None, loop: bool) -> list[str]:
                 "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4"]  # fmt: skip
     quality = _WEBM_CRF if crf is None else crf
     return ["-vf", yuv, "-c:v", "libvpx-vp9", "-crf", str(quality), "-b:v", "0", "-deadline", "good",
-            "-auto-alt-ref", "0", "-lag-in-frames", "0", "-g", "100000",
+            "-auto-alt-ref", "0", "-lag-in-frames", "0", "-g", "1",
             "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p", "-f", "webm"]  # fmt: skip
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -81,7 +82,7 @@ def band_limited(volume: SpectralVolume, low_hz: float | None = None, high_hz: f
     if high_hz is not None:
         keep &= frequencies <= high_hz + tolerance
     weights = keep.to(volume.spectrum.device, volume.spectrum.dtype).view(-1, 1, 1, 1)
-    return SpectralVolume(volume.spectrum * weights, volume.num_frames, volume.fps)
+    return replace(volume, spectrum=volume.spectrum * weights)
 
 
 def _mask_tensor(mask: object, size: tuple[int, int]) -> torch.Tensor:
@@ -129,7 +130,7 @@ def masked(volume: SpectralVolume, mask: Mask) -> SpectralVolume:
     """
     _check_volume(volume)
     weights = _mask_tensor(mask, volume.size).to(volume.spectrum.device, volume.spectrum.dtype)
-    return SpectralVolume(volume.spectrum * weights, volume.num_frames, volume.fps)
+    return replace(volume, spectrum=volume.spectrum * weights)
 
 
 def scaled(volume: SpectralVolume, amplitude: float) -> SpectralVolume:
@@ -141,7 +142,7 @@ def scaled(volume: SpectralVolume, amplitude: float) -> SpectralVolume:
     _check_volume(volume)
     if not _is_real(amplitude):
         raise GIDInputError(f"amplitude must be a finite number, got {amplitude!r}")
-    return SpectralVolume(volume.spectrum * float(amplitude), volume.num_frames, volume.fps)
+    return replace(volume, spectrum=volume.spectrum * float(amplitude))
 
 
 def amplitude_map(volume: SpectralVolume) -> torch.Tensor:

@@ -2,7 +2,9 @@
 
 A file holds one tensor ``spectrum`` (K, 4, H, W) float32 in pixels of its H x W grid (channel order
 spectral.CHANNELS) and string metadata: format, version, num_frames (T, the period in frames the spectrum was
-computed over) and fps (frames per second of that period). Loading never unpickles anything.
+computed over) and fps (frames per second of that period); a volume sampled with a motion mask also holds
+``motion_mask`` (2, h, w) uint8 (0-255: the shares painted "moves" and "stays still", on the model's grid), so that
+a replay shows what was asked. Loading never unpickles anything.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .transform import CHANNELS, amplitude, frequencies_hz, resize_spectrum
 FORMAT_NAME = "gid_pipeline.spectral.volume"
 FORMAT_VERSION = "1"
 TENSOR_NAME = "spectrum"
+MASK_NAME = "motion_mask"
 
 
 @dataclass(frozen=True)
@@ -32,11 +35,14 @@ class SpectralVolume:
         spectrum: (K, 4, H, W) float32, pixels of the H x W grid, channel order spectral.CHANNELS.
         num_frames: T, frames in the period the spectrum describes (frequency spacing fps / T).
         fps: frames per second of that period.
+        motion_mask: (2, h, w) float32 in [0, 1], the motion mask the volume was sampled with (motion.mask), or
+            None; kept as given (on its own grid) by resizing and playback.
     """
 
     spectrum: torch.Tensor
     num_frames: int
     fps: float
+    motion_mask: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.spectrum.dim() != 4 or self.spectrum.shape[1] != 4:
@@ -49,6 +55,9 @@ class SpectralVolume:
             )
         if not bool(torch.isfinite(self.spectrum).all()):
             raise GIDInputError("the spectral volume contains NaN or infinite values")
+        mask = self.motion_mask
+        if mask is not None and (mask.dim() != 3 or mask.shape[0] != 2 or not bool(((mask >= 0) & (mask <= 1)).all())):
+            raise GIDInputError(f"a volume's motion mask is (2, h, w) in [0, 1], got shape {tuple(mask.shape)}")
 
     @property
     def num_frequencies(self) -> int:
@@ -74,7 +83,8 @@ class SpectralVolume:
 
     def resized(self, height: int, width: int) -> SpectralVolume:
         """The same motion on a height x width grid, displacements scaled by the size ratio."""
-        return SpectralVolume(resize_spectrum(self.spectrum, (height, width)), self.num_frames, self.fps)
+        return SpectralVolume(resize_spectrum(self.spectrum, (height, width)), self.num_frames, self.fps,
+                              self.motion_mask)  # fmt: skip
 
     def save(self, path: str | Path) -> Path:
         """Write a safetensors file atomically (a crash leaves no half-written file)."""
@@ -87,9 +97,11 @@ class SpectralVolume:
             "channels": ",".join(CHANNELS),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {TENSOR_NAME: self.spectrum.detach().float().cpu().contiguous()}
+        if self.motion_mask is not None:
+            tensors[MASK_NAME] = (self.motion_mask.detach().float().cpu() * 255).round().to(torch.uint8).contiguous()
         # Serialised to bytes and written with open(), which honours the umask (save_file creates 0600 files).
-        return write_bytes_atomic(path, save({TENSOR_NAME: self.spectrum.detach().float().cpu().contiguous()},
-                                             metadata))  # fmt: skip
+        return write_bytes_atomic(path, save(tensors, metadata))
 
     @classmethod
     def load(cls, path: str | Path) -> SpectralVolume:
@@ -103,6 +115,7 @@ class SpectralVolume:
                 if metadata.get("format") != FORMAT_NAME or TENSOR_NAME not in handle.keys():
                     raise GIDInputError(f"{path} is a safetensors file but not a gid_pipeline spectral volume")
                 spectrum = handle.get_tensor(TENSOR_NAME)
+                mask = handle.get_tensor(MASK_NAME) if MASK_NAME in handle.keys() else None
         except (SafetensorError, OSError, ValueError) as error:
             if isinstance(error, GIDInputError):
                 raise
@@ -114,6 +127,8 @@ class SpectralVolume:
         except (KeyError, ValueError) as error:
             raise GIDInputError(f"{path} lacks valid num_frames/fps metadata ({error})") from error
         try:
-            return cls(spectrum.float(), num_frames, fps)
+            if mask is not None and mask.dtype != torch.uint8:
+                raise GIDInputError(f"its {MASK_NAME} must be uint8, got {mask.dtype}")
+            return cls(spectrum.float(), num_frames, fps, None if mask is None else mask.float() / 255.0)
         except GIDInputError as error:
             raise GIDInputError(f"{path}: {error}") from error
