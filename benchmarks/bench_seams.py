@@ -11,7 +11,7 @@ closes best, drift removed), with the share of the clip's motion amplitude (RMS 
 window) that the loop keeps. Medians over the clips are printed last. Results go to benchmarks/results/seams.json.
 
 Run: python benchmarks/bench_seams.py [--checkpoint assets/gid-default] [--clips DIR] [--long-side 256]
-     [--steps 25] [--formats mp4,webm,gif] [--self-guidance 0,2.75] [--threads 2]
+     [--steps 25] [--formats mp4,webm,gif] [--self-guidance 0,30] [--threads 2]
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def main() -> None:
     parser.add_argument("--fps", type=float, help="sample clips at this rate (default: their own, at most 30)")
     parser.add_argument("--max-frames", type=int, default=150)
     parser.add_argument("--formats", type=lambda text: text.split(","), default=["mp4", "webm", "gif"])
-    parser.add_argument("--self-guidance", type=lambda text: [float(v) for v in text.split(",")], default=[0.0, 2.75])
+    parser.add_argument("--self-guidance", type=lambda text: [float(v) for v in text.split(",")], default=[0.0, 30.0])
     parser.add_argument("--skip-generated", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -119,3 +119,99 @@ def test_batch_masks_follow_the_probability_and_the_generator():
     assert torch.equal(first, again) and bool((first[:, 0].flatten(1).sum(1) > 0).all())
     with pytest.raises(GIDInputError, match="mask probability"):
         random_motion_masks(spectra, 1.5, torch.Generator())
+
+
+# ------------------------------------------------------------------------------------------ the pipeline's mask
+
+
+@pytest.fixture(scope="module")
+def masked_pipe():
+    """The tiny pipeline of test_pipeline.py with a motion-mask U-Net whose mask adapters are random (a fresh one
+    adds exactly nothing: its last conv starts at zero)."""
+    from test_pipeline import get_dummy_components
+
+    from gid_pipeline import GIDPipeline
+    from gid_pipeline.models import FrequencyUNet
+
+    components = get_dummy_components()
+    unet = FrequencyUNet.with_conditions(components["unet"], None, None, motion_mask=True)
+    generator = torch.Generator().manual_seed(3)
+    for name, parameter in unet.named_parameters():
+        if name.startswith("condition_adapters"):
+            parameter.data = torch.randn(parameter.shape, generator=generator) * 0.3
+    pipe = GIDPipeline(**{**components, "unet": unet.eval()})
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _sample(pipe, **kwargs):
+    from test_pipeline import get_dummy_inputs
+
+    return pipe(**get_dummy_inputs(output_type="spectrum", **kwargs)).spectral_volumes[0]
+
+
+def test_a_mask_changes_the_sample_and_no_mask_is_the_ordinary_prior(masked_pipe):
+    plain = _sample(masked_pipe)
+    unknown = _sample(masked_pipe, motion_mask=np.full((32, 48), 128, np.uint8))  # all grey: asks nothing
+    painted = _sample(masked_pipe, motion_mask=_painted(32, 48))
+    assert plain.motion_mask is None
+    torch.testing.assert_close(unknown.spectrum, plain.spectrum)  # same seed, nothing asked: the same sample
+    assert not torch.allclose(painted.spectrum, plain.spectrum, atol=1e-4)
+    # The volume keeps what was asked, on the model's grid: left third moves, right third stays still.
+    mask = painted.motion_mask
+    assert mask.shape[0] == 2 and float(mask[0, :, :4].min()) == 1.0 and float(mask[1, :, -4:].min()) == 1.0
+    assert float(mask[0, :, -4:].max()) == 0.0
+
+
+def test_the_mask_travels_in_the_spectral_volume_file(masked_pipe, tmp_path):
+    from gid_pipeline.player import PlaybackControls, played
+    from gid_pipeline.spectral.volume import SpectralVolume
+
+    painted = _sample(masked_pipe, motion_mask=PIL.Image.fromarray(_painted(32, 48)))
+    loaded = SpectralVolume.load(painted.save(tmp_path / "painted.safetensors"))
+    torch.testing.assert_close(loaded.motion_mask, painted.motion_mask, atol=1 / 255, rtol=0)
+    assert loaded.resized(64, 96).motion_mask is not None
+    assert played(loaded, PlaybackControls(amplitude=2.0)).motion_mask is not None  # replay shows what was asked
+    assert SpectralVolume.load(_sample(masked_pipe).save(tmp_path / "plain.safetensors")).motion_mask is None
+
+
+def test_a_checkpoint_without_mask_training_refuses_a_mask():
+    from test_pipeline import get_dummy_components
+
+    from gid_pipeline import GIDPipeline
+
+    pipe = GIDPipeline(**get_dummy_components())
+    pipe.set_progress_bar_config(disable=True)
+    with pytest.raises(GIDInputError, match="not trained with motion masks"):
+        _sample(pipe, motion_mask=_painted(32, 48))
+
+
+def test_masks_in_a_batch_and_bad_masks_are_named(masked_pipe):
+    from test_pipeline import get_dummy_inputs
+
+    image = get_dummy_inputs()["image"]
+    with pytest.raises(GIDInputError, match="2 motion masks for 3 images"):
+        masked_pipe([image] * 3, motion_mask=[_painted(32, 48)] * 2, num_inference_steps=2, output_type="spectrum")
+    with pytest.raises(GIDInputError, match="aspect"):
+        _sample(masked_pipe, motion_mask=_painted(40, 40))
+    with pytest.raises(GIDInputError, match="NaN"):
+        _sample(masked_pipe, motion_mask=np.full((32, 48), np.nan, np.float32))
+
+
+def test_gid_generate_mask(masked_pipe, tmp_path, capsys):
+    from gid_pipeline.cli import main
+    from gid_pipeline.spectral.volume import SpectralVolume
+
+    masked_pipe.save_pretrained(tmp_path / "checkpoint")
+    PIL.Image.fromarray((np.random.default_rng(0).random((64, 96, 3)) * 255).astype(np.uint8)).save(tmp_path / "p.png")
+    PIL.Image.fromarray(_painted(32, 48)).save(tmp_path / "mask.png")
+    common = ["generate", str(tmp_path / "p.png"), "--checkpoint", str(tmp_path / "checkpoint"), "--steps", "2",
+              "--frames", "8", "--long-side", "96"]  # fmt: skip
+    assert main([*common, "-o", str(tmp_path / "a.gif"), "--mask", str(tmp_path / "mask.png"),
+                 "--spectrum-out", str(tmp_path / "a.safetensors")]) == 0  # fmt: skip
+    assert SpectralVolume.load(tmp_path / "a.safetensors").motion_mask is not None
+    PIL.Image.fromarray(_painted(50, 50)).save(tmp_path / "square.png")
+    capsys.readouterr()
+    assert main([*common, "-o", str(tmp_path / "b.gif"), "--mask", str(tmp_path / "square.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "aspect" in err[0] and not (tmp_path / "b.gif").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import DEFAULT_CHECKPOINT
@@ -23,6 +24,10 @@ def _generate(args: argparse.Namespace) -> None:
     from ..sizing import DEFAULT_MAX_LONG_SIDE
 
     image = read_image(args.image)  # a missing, non-image, too small or too large file fails before any model loads
+    if args.mask is not None:
+        from ..motion.mask import to_motion_mask
+
+        to_motion_mask(args.mask, *np.asarray(image).shape[:2])  # an unreadable or misshapen mask fails here too
     band = tuple(args.band) if args.band is not None else None
     controls = PlaybackControls(speed=args.speed, amplitude=args.amplitude, frequency_band=band, fps=args.fps)
     pipe = load_pipeline(args.checkpoint, scheduler=args.scheduler)
@@ -37,6 +42,7 @@ def _generate(args: argparse.Namespace) -> None:
         self_guidance_scale=args.self_guidance_scale,
         num_frames=args.frames,
         fps=args.fps,
+        motion_mask=args.mask,
         generator=torch.Generator().manual_seed(args.seed),
     )[0]
     if args.spectrum_out is not None:
@@ -118,6 +124,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--band", type=pair, help="keep only the motion between LOW,HIGH Hz of the predicted loop, e.g. 0.2,1.0"
     )
     generate.add_argument("--spectrum-out", type=Path, help="also save the spectral volume (.safetensors)")
+    generate.add_argument(
+        "--mask",
+        type=Path,
+        help="motion brush: an image of the photo's aspect ratio, white where it moves, black where it stays still, "
+        "mid grey or transparent where the model decides (stored in --spectrum-out)",
+    )
     generate.add_argument(
         "--scheduler", choices=("dpm", "ddim"), help="sampler: dpm (DPM-Solver++) or ddim (default: the checkpoint's)"
     )
