@@ -11,8 +11,33 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .errors import GIDInputError
+
 # Temporary siblings are hidden and end in this, so that a crashed writer's leftovers are recognisable.
 PARTIAL_SUFFIX = ".part"
+
+
+def check_output(path: str | os.PathLike[str], folder: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written: it is not a folder (for ``folder=True``: not a file),
+    its nearest existing ancestor is a writable folder. Missing parent folders are created when writing (every
+    command alike). Returns the path.
+
+    Raises:
+        GIDInputError: naming the path and the problem.
+    """
+    path = Path(path)
+    if path.is_dir() and not folder:
+        raise GIDInputError(f"cannot write {path}: it is a folder")
+    if path.exists() and folder and not path.is_dir():
+        raise GIDInputError(f"cannot write into {path}: it is a file, not a folder")
+    ancestor = path if folder and path.is_dir() else path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise GIDInputError(f"cannot write {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise GIDInputError(f"cannot write {path}: folder {ancestor} is not writable")
+    return path
 
 
 def partial_path(path: str | os.PathLike[str]) -> Path:

@@ -14,6 +14,8 @@ MAX_IMAGE_PIXELS = 50_000_000
 """Largest input image, pixels (checked from the file's header, before decoding)."""
 MAX_RENDER_PIXELS = 3840 * 2160
 """Largest rendered frame, pixels (frames stream in chunks, so the limit is time: 4K at 150 frames takes minutes)."""
+MAX_LONG_SIDE = 3840
+"""Longest side of a rendered video, pixels (gid generate / from-video --long-side)."""
 MAX_NUM_FRAMES = 1000
 """Most frames of one loop period or poke video (33 s at 30 fps); whole-video outputs hold every frame in memory
 (1000 float frames at 512x320 are 2 GB)."""
@@ -39,8 +41,6 @@ MAX_CLIP_BYTES = 4 * 1024**3
 """Most bytes of decoded frames read from one clip (1000 frames of 1080p would be 6.2 GB)."""
 
 # ---------------------------------------------------------------------------------------------- app
-# Every number a request to the app can set is bounded here; the UI's sliders use the same bounds and the app's
-# handlers check them again, because the HTTP API can send anything.
 # Every number a request can set is bounded here; the UI's sliders use the same bounds and the functions below
 # check them again, because the HTTP API can send anything.
 APP_MAX_UPLOAD_BYTES = 50 * 1024**2

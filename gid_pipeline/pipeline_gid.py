@@ -14,7 +14,9 @@ ratio; the video is rendered at the image's own size with its long side capped.
 from __future__ import annotations
 
 import inspect
+import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -127,6 +129,10 @@ def check_image_encoder(unet: FrequencyUNet, encoder: EfficientNetLiteEncoder | 
         )
 
 
+# A Hub repo id: org/name (letters, digits, '-', '_', '.'), never an absolute or relative path of more parts.
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+
 class GIDPipeline(DiffusionPipeline):
     """Generative Image Dynamics (Li et al., CVPR 2024): a still image -> spectral volume -> seamless loop.
 
@@ -222,12 +228,30 @@ class GIDPipeline(DiffusionPipeline):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> GIDPipeline:
-        """DiffusionPipeline.from_pretrained, also for a pathlib.Path; a Path that is not a folder is a GIDInputError
-        (a string that is not a folder is taken as a Hub repo id, see ``download``)."""
+        """DiffusionPipeline.from_pretrained, also for a pathlib.Path. A local folder (a Path, or a string that is
+        not of the Hub's ``org/name`` form) that is missing, incomplete or corrupt is a GIDInputError naming it and
+        what is wrong; an ``org/name`` string that is not a folder is a Hub repo id (see ``download``)."""
         name = os.fspath(pretrained_model_name_or_path)
-        if isinstance(pretrained_model_name_or_path, os.PathLike) and not os.path.isdir(name):
+        is_path = isinstance(pretrained_model_name_or_path, os.PathLike)
+        if not (is_path or os.path.isdir(name) or not _HUB_ID.fullmatch(name)):
+            return super().from_pretrained(name, **kwargs)
+        folder = Path(name)
+        if not folder.is_dir():
             raise GIDInputError(f"pipeline folder {name} does not exist")
-        return super().from_pretrained(name, **kwargs)
+        index = folder / "model_index.json"
+        if not index.is_file():
+            raise GIDInputError(f"{name} is not a pipeline folder: it has no model_index.json")
+        try:
+            json.loads(index.read_text())
+        except ValueError as error:
+            raise GIDInputError(f"{name}: its model_index.json is not valid JSON ({error})") from None
+        try:
+            return super().from_pretrained(name, **kwargs)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+            if isinstance(error, GIDInputError):
+                raise
+            detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise GIDInputError(f"cannot load the pipeline folder {name}: {detail}") from None
 
     # ------------------------------------------------------------------------------------------ properties
 

@@ -72,6 +72,12 @@ class PlaybackControls:
         band = self.frequency_band
         if band is not None and (not isinstance(band, Sequence) or isinstance(band, str) or len(band) != 2):
             raise GIDInputError(f"frequency_band must be a pair (low_hz, high_hz), got {band!r}")
+        if band is not None:  # the Nyquist limit depends on the volume and is checked when it plays (band_limited)
+            for name, value in zip(("low_hz", "high_hz"), band, strict=True):
+                if value is not None:
+                    check_number(f"frequency_band {name}", value, 0.0)
+            if None not in band and band[0] > band[1]:
+                raise GIDInputError(f"frequency band is reversed: low_hz {band[0]:g} > high_hz {band[1]:g}")
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,31 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """A random seed: an integer in 0..MAX_SEED (torch generators take 64-bit seeds)."""
+    from ..limits import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed must be between 0 and {MAX_SEED}, got {text}")
+    return value
+
+
+def long_side(text: str) -> int:
+    """A video's longer side in pixels: MIN_IMAGE_SIDE..MAX_LONG_SIDE."""
+    from ..limits import MAX_LONG_SIDE, MIN_IMAGE_SIDE
+
+    value = positive_int(text)
+    if not MIN_IMAGE_SIDE <= value <= MAX_LONG_SIDE:
+        raise argparse.ArgumentTypeError(
+            f"the long side must be between {MIN_IMAGE_SIDE} and {MAX_LONG_SIDE} px, got {value}"
+        )
+    return value
+
+
 def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0 or value == float("inf"):

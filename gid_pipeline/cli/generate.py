@@ -14,15 +14,23 @@ import torch
 from .. import DEFAULT_CHECKPOINT
 from ..guidance import PAPER_GUIDANCE_SCALE
 from ..media.images import read_image
-from .arguments import non_negative_float, pair, positive_float, positive_int, size, video_path
+from .arguments import long_side, non_negative_float, pair, positive_float, positive_int, seed, size, video_path
 from .motion import check_render_size, play
 
 
 def _generate(args: argparse.Namespace) -> None:
+    from ..checks import check_number
     from ..deploy.hub import load_pipeline
+    from ..limits import MAX_GUIDANCE_SCALE, MAX_INFERENCE_STEPS, MAX_NUM_FRAMES, MAX_SELF_GUIDANCE_SCALE
     from ..player import PlaybackControls
     from ..sizing import DEFAULT_MAX_LONG_SIDE
 
+    # Every limit is checked before the model loads (the pipeline checks them again, for Python callers).
+    check_number("--steps", args.steps, 1, MAX_INFERENCE_STEPS, integer=True)
+    check_number("--frames", args.frames, 2, MAX_NUM_FRAMES, integer=True)
+    if args.guidance_scale is not None:
+        check_number("--guidance-scale", args.guidance_scale, 0.0, MAX_GUIDANCE_SCALE)
+    check_number("--self-guidance-scale", args.self_guidance_scale, 0.0, MAX_SELF_GUIDANCE_SCALE)
     image = read_image(args.image)  # a missing, non-image, too small or too large file fails before any model loads
     if args.mask is not None:
         from ..motion.mask import to_motion_mask
@@ -107,7 +115,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=0.0,
         help="motion self-guidance u toward a calmer loop seam (0 = off; try 10-100: too large diverges)",
     )
-    generate.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same video (0)")
+    generate.add_argument("--seed", type=seed, default=0, help="random seed; the same seed gives the same video (0)")
     generate.add_argument("--frames", type=positive_int, default=150, help="loop period in frames (150)")
     generate.add_argument("--fps", type=positive_float, default=30.0, help="frame rate of the video (30)")
     generate.add_argument(
@@ -115,7 +123,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "as predicted) (1)"
     )
     generate.add_argument(
-        "--long-side", type=positive_int, help="render at the photo's size with the longer side at most N px (512)"
+        "--long-side", type=long_side, help="render at the photo's size with the longer side at most N px (512)"
     )
     generate.add_argument(
         "--speed", type=positive_float, default=1.0, help="playback speed: 2 plays the loop in half the time (1)"

@@ -20,7 +20,7 @@ from ..motion.loop_window import clip_loop
 from ..player import PlaybackControls, Player, loop_timing
 from ..spectral.transform import DEFAULT_NUM_FREQUENCIES
 from ..spectral.volume import SpectralVolume
-from .arguments import non_negative_float, pair, positive_float, positive_int, size, taper, video_path
+from .arguments import long_side, non_negative_float, pair, positive_float, positive_int, size, taper, video_path
 
 
 def check_render_size(image: torch.Tensor) -> None:
@@ -114,7 +114,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     from_video.add_argument("--fps", type=positive_float, default=30.0, help="sample the clip at this rate (30)")
     sizing = from_video.add_mutually_exclusive_group()
     sizing.add_argument("--size", type=size, help="analyse and render at WIDTHxHEIGHT, e.g. 256x160")
-    sizing.add_argument("--long-side", type=positive_int, help="resize so the longer side is N pixels")
+    sizing.add_argument("--long-side", type=long_side, help="resize so the longer side is N pixels")
     from_video.add_argument("--amplitude", type=non_negative_float, default=1.0, help="amplitude factor (1)")
     from_video.add_argument(
         "--num-frequencies", type=positive_int, default=DEFAULT_NUM_FREQUENCIES, help="K frequencies kept (16)"
