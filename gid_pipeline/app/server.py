@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
+from gradio.components.image_editor import EditorData
 
 from .. import DEFAULT_CHECKPOINT
 from ..errors import GIDInputError
@@ -102,6 +103,37 @@ def photo_input(**kwargs: Any) -> gr.Image:
     untouched (after checking that it was uploaded), and gid_pipeline.media.images.read_image decodes it, so that a file
     that is no picture, or a huge one, gets a clear message instead of failing inside Gradio's own decoding."""
     return gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], **kwargs)
+
+
+BRUSH_SIDE = 512
+"""Longer side of the photo shown under the motion brush (never enlarged): the model reads the mask at 256 px."""
+
+
+def brush_editor(**kwargs: Any) -> gr.ImageEditor:
+    """The motion brush: an editor whose background is the Loop photo (set by the app, not uploaded), with a
+    white and a black brush and an eraser on one layer; no crop or resize, so the painting keeps the photo's shape.
+    brush.painted_mask reads its value."""
+    return gr.ImageEditor(
+        type="numpy",
+        image_mode="RGBA",
+        sources=[],
+        transforms=[],
+        layers=False,
+        brush=gr.Brush(colors=["#ffffff", "#000000"], default_color="#ffffff", color_mode="fixed"),
+        format="png",
+        **kwargs,
+    )
+
+
+def editor_value(editor: gr.ImageEditor, payload: Any) -> Any:
+    """An ImageEditor's value (EditorValue) from its raw payload in an event run with preprocess=False: Gradio's
+    own preprocessing, which also collects the layers the browser uploaded beforehand (by payload id)."""
+    if not payload:
+        return None
+    try:
+        return editor.preprocess(EditorData.model_validate(payload))
+    except (OSError, ValueError) as error:  # a client's file that is no picture, or a malformed payload
+        raise GIDInputError(f"the motion brush's painting cannot be read ({type(error).__name__})") from None
 
 
 def live_poke_block() -> gr.HTML:

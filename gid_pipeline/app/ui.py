@@ -38,6 +38,7 @@ from ..media.images import fit_long_side
 from ..motion.dynamics import ModalBasis
 from ..spectral.volume import SpectralVolume
 from . import live
+from .brush import painted_mask
 from .clips import ClipRequest, measure_clip
 from .engine import PredictionSettings, model_input, storable
 from .loops import GIF_FPS, GIF_SIDE, app_timing, loop_controls, motion_heatmap
@@ -45,6 +46,7 @@ from .memory import limit_heap_growth
 from .photos import draw_poke_marker, force_vector, load_photo, preview_image, to_image_pixels
 from .pokes import POKE_FRAMES, POKE_SIDE, PokeRequest, render_poke_video
 from .server import (
+    BRUSH_SIDE,
     DEFAULT_DURATION,
     DEFAULT_FPS,
     DEFAULT_SIZE,
@@ -54,6 +56,8 @@ from .server import (
     EXAMPLES,
     RENDERERS,
     STATE_TTL_SECONDS,
+    brush_editor,
+    editor_value,
     engine_for,
     file_path,
     live_poke_block,
@@ -97,6 +101,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         guidance: float,
         seed: float,
         renderer: str,
+        brush: Any = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
     ) -> tuple[str, str, np.ndarray, str, str]:
         if renderer not in {value for _, value in RENDERERS}:
@@ -104,7 +109,13 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         image = load_photo(file_path(photo))
         side = video_side(size)
         controls = loop_controls(speed=speed, amplitude=amplitude, fps=fps, length_seconds=duration)
-        settings = PredictionSettings(seed=seed, steps=steps, guidance=guidance)
+        mask = painted_mask(editor_value(loop_brush, brush))
+        if mask is not None and not engine.takes_motion_mask:
+            gr.Warning("This checkpoint was not trained with a motion brush; the painting is ignored.")
+            mask = None
+        if mask is not None:
+            mask.fitted(*image.shape[:2])  # another aspect ratio is refused here, before any diffusion
+        settings = PredictionSettings(seed=seed, steps=steps, guidance=guidance, mask=mask)
         working = fit_long_side(image, side)
         volume = predict(image, settings)
         app_timing(volume, controls)  # the app's limits, before a frame is rendered
@@ -115,6 +126,14 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         # As predicted, on the model's grid: `gid render --amplitude --speed` replays it with any controls.
         spectrum = storable(volume).save(outputs.new_path("spectral-volume", ".safetensors"))
         return str(video), str(gif), heatmap, str(spectrum), described
+
+    @user_errors("show the photo under the motion brush")
+    def show_brush_photo(photo: Any) -> Any:
+        """A new Loop photo: the brush's background, with nothing painted (a painting belongs to its photo)."""
+        if not file_path(photo):
+            return None
+        image = load_photo(file_path(photo))
+        return fit_long_side(image, min(BRUSH_SIDE, max(image.shape[:2])))  # the background, no layers
 
     def carry_to_poke(photo: Any, seed: float, steps: float, guidance: float) -> tuple[Any, ...]:
         """After a loop: the poke tab takes its photo and sampling settings, so its first poke reuses the motion
@@ -282,6 +301,13 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                         if photos:
                             examples = [[p] for p in photos]
                             gr.Examples(examples, inputs=[loop_photo], cache_examples=False, elem_id="loop-examples")
+                        with gr.Accordion("Motion brush (optional)", open=False, elem_id="loop-brush-box"):
+                            gr.Markdown(
+                                "Paint over the photo where it should move (**white**) and, if you like, where it "
+                                "should stay still (**black**); the model decides the rest. Nothing painted: it "
+                                "decides everywhere. Needs a checkpoint trained with motion masks."
+                            )
+                            loop_brush = brush_editor(label="Motion brush", elem_id="loop-brush")
                         loop_size = gr.Slider(
                             APP_MIN_VIDEO_SIDE,
                             APP_MAX_VIDEO_SIDE,
@@ -459,6 +485,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                 loop_guidance,
                 loop_seed,
                 loop_renderer,
+                loop_brush,
             ],
             [loop_video, loop_gif, loop_heatmap, loop_spectrum, loop_info],
             api_name="loop",
@@ -470,6 +497,15 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
             carry_to_poke,
             [loop_photo, loop_seed, loop_steps, loop_guidance],
             [poke_photo, poke_motion, poke_seed, poke_steps, poke_guidance],
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="hidden",
+            preprocess=False,
+        )
+        loop_photo.change(
+            show_brush_photo,
+            [loop_photo],
+            [loop_brush],
             api_visibility="private",
             concurrency_limit=None,
             show_progress="hidden",
@@ -558,5 +594,3 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         )
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo
-
-
