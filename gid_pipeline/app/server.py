@@ -22,6 +22,7 @@ from ..limits import APP_MAX_UPLOAD_BYTES
 from ..player import PlaybackControls
 from ..spectral.volume import SpectralVolume
 from . import live
+from .brush import PaintedMask, painted_mask
 from .engine import MotionEngine, PredictionSettings
 from .loops import render_loop_video
 from .memory import release_free_memory
@@ -125,15 +126,28 @@ def brush_editor(**kwargs: Any) -> gr.ImageEditor:
     )
 
 
-def editor_value(editor: gr.ImageEditor, payload: Any) -> Any:
-    """An ImageEditor's value (EditorValue) from its raw payload in an event run with preprocess=False: Gradio's
-    own preprocessing, which also collects the layers the browser uploaded beforehand (by payload id)."""
+def brush_mask(editor: gr.ImageEditor, payload: Any, engine: MotionEngine, image: np.ndarray) -> PaintedMask | None:
+    """What the motion brush asks of the model for a photo ((H, W, 3) uint8): the painting in the editor's raw
+    payload (an event run with preprocess=False), or None when nothing was painted, or when the checkpoint takes
+    no motion masks (then with a warning: the loop is made without it).
+
+    Raises:
+        GIDInputError: an unreadable payload, or a painting of another aspect ratio than the photo's (before any
+            diffusion).
+    """
     if not payload:
         return None
-    try:
-        return editor.preprocess(EditorData.model_validate(payload))
+    try:  # Gradio's own preprocessing, which also collects the layers the browser uploaded beforehand (by id)
+        value = editor.preprocess(EditorData.model_validate(payload))
     except (OSError, ValueError) as error:  # a client's file that is no picture, or a malformed payload
         raise GIDInputError(f"the motion brush's painting cannot be read ({type(error).__name__})") from None
+    mask = painted_mask(value)
+    if mask is not None and not engine.takes_motion_mask:
+        gr.Warning("This checkpoint was not trained with a motion brush; the painting is ignored.")
+        return None
+    if mask is not None:
+        mask.fitted(*image.shape[:2])  # raises for another aspect ratio
+    return mask
 
 
 def live_poke_block() -> gr.HTML:

@@ -38,7 +38,6 @@ from ..media.images import fit_long_side
 from ..motion.dynamics import ModalBasis
 from ..spectral.volume import SpectralVolume
 from . import live
-from .brush import painted_mask
 from .clips import ClipRequest, measure_clip
 from .engine import PredictionSettings, model_input, storable
 from .loops import GIF_FPS, GIF_SIDE, app_timing, loop_controls, motion_heatmap
@@ -57,7 +56,7 @@ from .server import (
     RENDERERS,
     STATE_TTL_SECONDS,
     brush_editor,
-    editor_value,
+    brush_mask,
     engine_for,
     file_path,
     live_poke_block,
@@ -79,6 +78,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
     outputs = OutputFolder()
     shown_photos = ShownPhotos()
     live_sent = ShownPhotos()  # what each session's live canvas holds, so repeated change events send once
+    brush_photos = ShownPhotos()  # the photo under each session's motion brush, likewise
     limit_heap_growth()  # before Gradio's worker threads allocate anything
 
     def predict(image: np.ndarray, settings: PredictionSettings) -> SpectralVolume:
@@ -109,12 +109,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         image = load_photo(file_path(photo))
         side = video_side(size)
         controls = loop_controls(speed=speed, amplitude=amplitude, fps=fps, length_seconds=duration)
-        mask = painted_mask(editor_value(loop_brush, brush))
-        if mask is not None and not engine.takes_motion_mask:
-            gr.Warning("This checkpoint was not trained with a motion brush; the painting is ignored.")
-            mask = None
-        if mask is not None:
-            mask.fitted(*image.shape[:2])  # another aspect ratio is refused here, before any diffusion
+        mask = brush_mask(loop_brush, brush, engine, image)
         settings = PredictionSettings(seed=seed, steps=steps, guidance=guidance, mask=mask)
         working = fit_long_side(image, side)
         volume = predict(image, settings)
@@ -128,12 +123,17 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         return str(video), str(gif), heatmap, str(spectrum), described
 
     @user_errors("show the photo under the motion brush")
-    def show_brush_photo(photo: Any) -> Any:
-        """A new Loop photo: the brush's background, with nothing painted (a painting belongs to its photo)."""
-        if not file_path(photo):
+    def show_brush_photo(photo: Any, request: gr.Request) -> Any:
+        """A new Loop photo: the brush's background, nothing painted (a painting belongs to its photo). Repeated
+        `change` events for one photo change nothing, so a late one cannot wipe a painting."""
+        path, session = file_path(photo), request.session_hash or ""
+        if path and not brush_photos.claim(session, path):
+            return gr.skip()
+        try:
+            return preview_image(load_photo(path), BRUSH_SIDE)  # the background, no layers
+        except GIDInputError:  # no photo, or a bad one: nothing to paint on (Animate says what is wrong)
+            brush_photos.forget(session)
             return None
-        image = load_photo(file_path(photo))
-        return fit_long_side(image, min(BRUSH_SIDE, max(image.shape[:2])))  # the background, no layers
 
     def carry_to_poke(photo: Any, seed: float, steps: float, guidance: float) -> tuple[Any, ...]:
         """After a loop: the poke tab takes its photo and sampling settings, so its first poke reuses the motion
