@@ -362,10 +362,11 @@ class GIDPipeline(DiffusionPipeline):
             )
 
     def prepare_conditions(
-        self, condition: torch.Tensor, motion_mask: MaskInput | Sequence[MaskInput] | None
+        self, condition: torch.Tensor, motion_mask: MaskInput | Sequence[MaskInput] | None, image_size: tuple[int, int]
     ) -> dict[str, Any]:
         """The U-Net's optional conditions for (B, 3, h, w) model-resolution stills in [-1, 1]: the frozen encoder's
-        features (when the U-Net takes them) and the (B, 2, h, w) motion mask (when one is given)."""
+        features (when the U-Net takes them) and the (B, 2, h, w) motion mask (when one is given), which must have
+        the aspect ratio of the images, image_size = (height, width) (the model grid's is rounded)."""
         conditions: dict[str, Any] = {}
         batch_size, _, height, width = condition.shape
         if self.unet.takes_image_features:
@@ -377,7 +378,7 @@ class GIDPipeline(DiffusionPipeline):
             masks = list(motion_mask) if isinstance(motion_mask, (list, tuple)) else [motion_mask] * batch_size
             if len(masks) != batch_size:
                 raise GIDInputError(f"got {len(masks)} motion masks for {batch_size} images")
-            stacked = torch.stack([to_motion_mask(mask, height, width) for mask in masks])
+            stacked = torch.stack([to_motion_mask(mask, height, width, image_size) for mask in masks])
             conditions["motion_mask"] = stacked.to(condition.device, self.unet.dtype)
         return conditions
 
@@ -484,7 +485,7 @@ class GIDPipeline(DiffusionPipeline):
         condition = F.interpolate(images, size=(model_height, model_width), mode="bilinear", antialias=True,
                                   align_corners=False) * 2.0 - 1.0  # fmt: skip
         condition = condition.to(self.unet.dtype)
-        conditions = self.prepare_conditions(condition, motion_mask)
+        conditions = self.prepare_conditions(condition, motion_mask, (out_height, out_width))
         condition_mask = None
         if self.do_classifier_free_guidance:
             condition = torch.cat([condition, condition])

@@ -22,6 +22,7 @@ from test_pipeline import get_dummy_components
 
 import gid_pipeline.app as gid_app
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline
+from gid_pipeline.app.brush import painted_mask
 from gid_pipeline.app.clips import ClipRequest
 from gid_pipeline.app.engine import MotionEngine, PredictionSettings, storable
 from gid_pipeline.app.loops import app_timing, gif_plan, loop_controls
@@ -64,12 +65,34 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def served(app_module, checkpoint, tmp_path_factory):
-    """(client, engine): the app launched in this process, and the MotionEngine behind it."""
+def mask_checkpoint(tmp_path_factory) -> Path:
+    """A tiny GIDPipeline folder whose U-Net takes motion masks (the motion brush)."""
+    folder = tmp_path_factory.mktemp("tiny-mask") / "pipeline"
+    GIDPipeline(**get_dummy_components(renderer=False, motion_mask=True)).save_pretrained(folder)
+    return folder
+
+
+def serve(app_module, checkpoint: Path, downloads: Path):
+    """Build and launch the app on a checkpoint: (demo, client, engine)."""
     demo = app_module.build_demo(checkpoint)
     app_module.launch(demo, prevent_thread_lock=True, quiet=True)
-    client = gradio_client.Client(demo.local_url, verbose=False, download_files=tmp_path_factory.mktemp("downloads"))
-    yield client, app_module.engine_for(str(checkpoint.resolve()))
+    client = gradio_client.Client(demo.local_url, verbose=False, download_files=downloads)
+    return demo, client, app_module.engine_for(str(checkpoint.resolve()))
+
+
+@pytest.fixture(scope="module")
+def served(app_module, checkpoint, tmp_path_factory):
+    """(client, engine): the app launched in this process, and the MotionEngine behind it."""
+    demo, client, engine = serve(app_module, checkpoint, tmp_path_factory.mktemp("downloads"))
+    yield client, engine
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def mask_served(app_module, mask_checkpoint, tmp_path_factory):
+    """(client, engine) of the app on the checkpoint that takes motion masks."""
+    demo, client, engine = serve(app_module, mask_checkpoint, tmp_path_factory.mktemp("mask-downloads"))
+    yield client, engine
     demo.close()
 
 
@@ -81,10 +104,14 @@ def video_path(result) -> str:
 def loop(
     client, photo=MEADOW, size=128, fps=8, duration=5, speed=1.0, scale=1.0, seed=0, renderer="learned", **kw
 ) -> tuple:
-    """/loop: (video, gif, heatmap, spectral volume, timing line). Small and slow by default (8 fps: 40 frames)."""
+    """/loop: (video, gif, heatmap, spectral volume, timing line). Small and slow by default (8 fps: 40 frames).
+    brush: an optional motion-brush layer (an image file) to paint with; without it no brush is passed at all."""
     photo = gradio_client.handle_file(str(photo)) if photo is not None else None
     steps, guidance = kw.get("steps", STEPS), kw.get("guidance", 2.0)
-    return client.predict(photo, size, fps, duration, speed, scale, steps, guidance, seed, renderer, api_name="/loop")
+    args = [photo, size, fps, duration, speed, scale, steps, guidance, seed, renderer]
+    if "brush" in kw:
+        args.append({"background": None, "layers": [gradio_client.handle_file(str(kw["brush"]))], "composite": None})
+    return client.predict(*args, api_name="/loop")
 
 
 def poke(client, photo, motion=None, x=10.0, y=10.0, direction=0, force=8, frames=20, size=128, seed=0, **kw):
@@ -152,6 +179,101 @@ def test_speed_and_length_set_the_period_and_the_whole_loops_in_the_file(served)
     assert probe_video(video_path(video)).num_frames == 38 * 5
     loop(client, size=64, seed=6)
     assert engine.predictions == predictions + 1
+
+
+# --------------------------------------------------------------------------------------------- Motion brush
+
+
+def brush_layer(path: Path, width: int, height: int, moves=None, still=None) -> Path:
+    """An RGBA brush layer PNG: white (opaque) over the box ``moves`` = (x0, y0, x1, y1), black over ``still``,
+    transparent elsewhere, as the editor's canvas exports it."""
+    layer = np.zeros((height, width, 4), np.uint8)
+    for box, level in ((moves, 255), (still, 0)):
+        if box is not None:
+            x0, y0, x1, y1 = box
+            layer[y0:y1, x0:x1] = (level, level, level, 255)
+    Image.fromarray(layer, "RGBA").save(path)
+    return path
+
+
+def test_the_brush_painting_white_moves_black_stays_still_unpainted_is_unknown():
+    layer = np.zeros((40, 64, 4), np.uint8)  # as the editor exports it: transparent black where unpainted
+    assert painted_mask(None) is None and painted_mask({"layers": []}) is None
+    assert painted_mask({"background": np.full((40, 64, 4), 255, np.uint8), "layers": [layer]}) is None  # photo only
+    layer[5:15, 8:24] = (255, 255, 255, 255)
+    layer[25:35, 40:56] = (0, 0, 0, 255)
+    mask = painted_mask({"layers": [layer]}).fitted(40, 64)
+    assert mask.shape == (2, 40, 64)
+    assert bool((mask[0, 5:15, 8:24] == 1).all()) and float(mask[0].sum()) == 10 * 16  # white: moves, only there
+    assert bool((mask[1, 25:35, 40:56] == 1).all()) and float(mask[1].sum()) == 10 * 16  # black: stays still
+    # A later layer paints over an earlier one; erased (transparent again) is unknown; the mask fits the photo.
+    over = np.zeros_like(layer)
+    over[5:15, 8:16] = (0, 0, 0, 255)
+    stacked = painted_mask({"layers": [layer, over]}).fitted(40, 64)
+    assert bool((stacked[1, 5:15, 8:16] == 1).all()) and not stacked[0, 5:15, 8:16].any()
+    assert bool((stacked[0, 5:15, 16:24] == 1).all())
+    assert painted_mask({"layers": [layer]}).fitted(80, 128).shape == (2, 80, 128)
+    erased = layer.copy()
+    erased[..., 3] = 0
+    assert painted_mask({"layers": [erased]}) is None
+    # The same painting is the same cache key; another is another.
+    assert painted_mask({"layers": [layer]}) == painted_mask({"layers": [layer.copy()]})
+    assert painted_mask({"layers": [layer]}) != painted_mask({"layers": [layer, over]})
+    with pytest.raises(GIDInputError, match="aspect ratio"):
+        painted_mask({"layers": [layer]}).fitted(64, 64)
+    with pytest.raises(GIDInputError, match="differ in size"):
+        painted_mask({"layers": [layer, layer[:20]]})
+
+
+def test_a_painted_loop_moves_where_painted_and_keys_the_cache_and_no_painting_is_the_prior(mask_served, tmp_path):
+    client, engine = mask_served
+    width, height = 256, 205  # meadow.jpg's aspect ratio (1024x819)
+    moves = brush_layer(tmp_path / "moves.png", width, height, moves=(0, 0, 128, 205), still=(128, 0, 256, 205))
+    blank = brush_layer(tmp_path / "blank.png", width, height)
+    plain = dict(size=64, renderer="pixel", seed=3)
+    *_, spectrum, _ = loop(client, **plain)
+    prior = SpectralVolume.load(spectrum)
+    assert prior.motion_mask is None
+    predictions = engine.predictions
+    *_, spectrum, _ = loop(client, brush=moves, **plain)
+    painted = SpectralVolume.load(spectrum)
+    assert engine.predictions == predictions + 1  # another painting: predicted again
+    assert not torch.allclose(painted.spectrum, prior.spectrum)
+    # The file holds the mask the model was given, on the model's grid: left half moves, right half stays still.
+    mask = painted.motion_mask
+    left, right = slice(0, mask.shape[-1] // 2 - 2), slice(mask.shape[-1] // 2 + 2, None)  # off the resized edge
+    assert bool((mask[0, :, left] > 0.99).all()) and bool((mask[0, :, right] < 0.01).all())
+    assert bool((mask[1, :, right] > 0.99).all()) and bool((mask[1, :, left] < 0.01).all())
+    loop(client, brush=moves, **plain)
+    assert engine.predictions == predictions + 1  # the same painting: the cached motion
+    # Nothing painted (no brush, or a blank layer) is the same prior as before, from the cache.
+    for brush in ({}, {"brush": blank}):
+        *_, spectrum, _ = loop(client, **brush, **plain)
+        again = SpectralVolume.load(spectrum)
+        assert torch.equal(again.spectrum, prior.spectrum) and again.motion_mask is None
+    assert engine.predictions == predictions + 1
+    square = brush_layer(tmp_path / "square.png", 100, 100, moves=(0, 0, 50, 50))
+    with pytest.raises(AppError, match=r"^The motion mask is 100x100, the photo 1024x819: paint the mask") as caught:
+        loop(client, brush=square, **plain)
+    assert "Traceback" not in str(caught.value)
+
+
+def test_painting_with_a_checkpoint_without_masks_warns_and_loops_without(served, tmp_path):
+    client, engine = served
+    moves = brush_layer(tmp_path / "moves.png", 256, 205, moves=(0, 0, 128, 205))
+    *_, spectrum, _ = loop(client, size=64, renderer="pixel", seed=4)
+    predictions = engine.predictions
+    photo = gradio_client.handle_file(str(MEADOW))
+    brush = {"background": None, "layers": [gradio_client.handle_file(str(moves))], "composite": None}
+    job = client.submit(photo, 64, 8, 5, 1.0, 1.0, STEPS, 2.0, 4, "pixel", brush, api_name="/loop")
+    *_, ignored, _ = job.result()
+    assert engine.predictions == predictions  # the painting was ignored: the unpainted motion, from the cache
+    assert torch.equal(SpectralVolume.load(ignored).spectrum, SpectralVolume.load(spectrum).spectrum)
+    messages = []
+    while not job.communicator.updates.empty():
+        update = job.communicator.updates.get_nowait()
+        messages += [update.log] if getattr(update, "log", None) else []
+    assert ("This checkpoint was not trained with a motion brush; the painting is ignored.", "warning") in messages
 
 
 # --------------------------------------------------------------------------------------------- From video

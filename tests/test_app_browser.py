@@ -4,18 +4,24 @@ Run an example loop on the Loop tab and the video plays; the Click-to-poke tab t
 Poke play its response without predicting again. Upload a photo on the Click-to-poke tab, click a point of it,
 press Poke, and a video plays; mistakes (poking before choosing a point, uploading a file that is no picture) show
 a message, never a traceback, and keep what was there. A clip example's loop hands its motion to the poke tab.
-The model is the tiny random pipeline of test_app.py, so prediction costs a fraction of a second. Screenshots go to
-$GID_TEST_ARTIFACTS (default tests/artifacts/).
+A stroke of the Loop tab's motion brush reaches the model as "moves" where it was painted (on a checkpoint that
+takes motion masks). The model is the tiny random pipeline of test_app.py, so prediction costs a fraction of a
+second. Screenshots go to $GID_TEST_ARTIFACTS (default tests/artifacts/).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
-from test_app import app_module, checkpoint  # noqa: F401 (fixtures)
+from PIL import Image
+from test_app import app_module, checkpoint, mask_checkpoint  # noqa: F401 (fixtures)
+
+from gid_pipeline.spectral.volume import SpectralVolume
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 playwright = pytest.importorskip("playwright.sync_api")
@@ -44,7 +50,7 @@ def url(served):
 
 
 @pytest.fixture(scope="module")
-def page(url):
+def browser():
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -56,12 +62,32 @@ def page(url):
                 "--autoplay-policy=no-user-gesture-required",
             ],
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.set_default_timeout(TIMEOUT_MS)
         playwright.expect.set_options(timeout=TIMEOUT_MS)  # a busy machine can take seconds to answer
-        page.goto(url)
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(url)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, url):
+    page = open_page(browser, url)
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def mask_served(app_module, mask_checkpoint):  # noqa: F811 (fixtures)
+    """(url, engine) of the app on the checkpoint whose U-Net takes motion masks."""
+    demo = app_module.build_demo(mask_checkpoint)
+    app_module.launch(demo, prevent_thread_lock=True, quiet=True)
+    yield demo.local_url, app_module.engine_for(str(mask_checkpoint.resolve()))
+    demo.close()
 
 
 def set_slider(page, elem_id: str, value: int) -> None:
@@ -181,3 +207,52 @@ def test_a_clip_example_makes_a_loop_whose_motion_the_poke_tab_takes_over(page):
     playwright.expect(page.locator("#poke-target img")).to_be_visible()  # the clip's first frame, to click on
     playwright.expect(page.get_by_text(re.compile(r"^clip-spectral-volume-\w+")).first).to_be_visible()
     screenshot(page, "poke-from-clip")
+
+
+def test_a_brush_stroke_tells_the_model_that_the_photo_moves_there_and_only_there(browser, mask_served):
+    url, engine = mask_served
+    page = open_page(browser, url)
+    set_slider(page, "loop-size", 64)
+    set_slider(page, "loop-fps", 8)
+    page.locator("#loop-photo input[type=file]").set_input_files(PHOTO)  # 1024x640
+    page.get_by_text("Motion brush (optional)").click()
+    canvas = page.locator("#loop-brush canvas").first
+    # The photo arrives on the brush's canvas (a WebGL canvas: seen in a screenshot of it, not in the DOM).
+    for _ in range(120):
+        if np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L")).std() > 10:
+            break
+        page.wait_for_timeout(500)
+    else:
+        pytest.fail("the photo never appeared under the motion brush")
+
+    # One horizontal stroke of the white brush (the default) through the canvas's centre, 40 % of its width long.
+    box = canvas.bounding_box()
+    x, y = box["x"] + 0.3 * box["width"], box["y"] + 0.5 * box["height"]
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(x + step * 0.02 * box["width"], y)
+    page.mouse.up()
+    page.locator("#loop-button").click()
+    link = page.locator("a[href*='spectral-volume-']").first
+    playwright.expect(link).to_be_visible()
+    wait_until_playable(page, "loop-video")
+    screenshot(page, "loop-brush")
+
+    # The spectral volume file holds the mask the model was given, on the model's grid.
+    volume = SpectralVolume.load(re.search(r"file=(.*\.safetensors)$", link.get_attribute("href")).group(1))
+    moves, still = volume.motion_mask.numpy()
+    rows, columns = moves.shape
+    assert not still.any()  # nothing painted black
+    assert moves[rows // 2, int(0.35 * columns) : int(0.65 * columns)].min() > 0.5  # along the stroke
+    painted = np.argwhere(moves > 0)
+    assert painted[:, 0].min() > 0.3 * rows and painted[:, 0].max() < 0.7 * rows  # a band around the middle row
+    assert painted[:, 1].min() > 0.1 * columns and painted[:, 1].max() < 0.9 * columns
+
+    # Animate again without painting: the same painting is sent, so the cached motion is used.
+    predictions, href = engine.predictions, link.get_attribute("href")
+    page.locator("#loop-button").click()
+    playwright.expect(link).not_to_have_attribute("href", href)
+    again = SpectralVolume.load(re.search(r"file=(.*\.safetensors)$", link.get_attribute("href")).group(1))
+    assert engine.predictions == predictions and np.array_equal(again.motion_mask.numpy()[0], moves)
+    page.close()

@@ -58,6 +58,17 @@ def test_a_mask_of_another_size_is_resized_by_area():
     torch.testing.assert_close(mask.sum(dim=(1, 2)) / (20 * 32), torch.tensor([1 / 3, 1 / 3]), atol=0.03, rtol=0)
 
 
+def test_a_mask_goes_onto_a_rounded_model_grid_with_the_photos_aspect_ratio():
+    """A 4:3 photo (256x192) samples on a 224x192 grid (sides rounded to 32): the mask painted on the photo is
+    checked against the photo and stretched to the grid as the photo is."""
+    mask = to_motion_mask(_painted(192, 256), 192, 224, photo_size=(192, 256))
+    assert mask.shape == (2, 192, 224) and float(mask[0, :, :70].min()) == 1 and not mask[0, :, 80:].any()
+    with pytest.raises(GIDInputError, match="the motion mask is 256x192, the photo 224x192"):
+        to_motion_mask(_painted(192, 256), 192, 224)
+    with pytest.raises(GIDInputError, match="the motion mask is 192x192, the photo 256x192"):
+        to_motion_mask(_painted(192, 192), 192, 224, photo_size=(192, 256))
+
+
 @pytest.mark.parametrize(
     ("mask", "message"),
     [

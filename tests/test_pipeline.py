@@ -26,10 +26,13 @@ STEPS = 2
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def get_dummy_components(prediction_type: str = "v_prediction", renderer: bool = True) -> dict:
+def get_dummy_components(
+    prediction_type: str = "v_prediction", renderer: bool = True, motion_mask: bool = False
+) -> dict:
     """Tiny random vae, unet (K = 4, with frequency attention and normalisation statistics), scheduler, renderer.
 
-    The VAE and the U-Net each downsample by 2, so sampling sides are multiples of 4.
+    The VAE and the U-Net each downsample by 2, so sampling sides are multiples of 4. motion_mask: a U-Net that takes
+    motion masks, its adapters random (a new one adds nothing), so that a mask changes the sample.
     """
     torch.manual_seed(0)
     unet = FrequencyUNet(
@@ -45,9 +48,12 @@ def get_dummy_components(prediction_type: str = "v_prediction", renderer: bool =
         frequency_attention_levels=(0, 1),
         frequency_attention_head_dim=8,
         normalization_scales=(2.0, 1.0, 0.5, 0.25),
+        motion_mask=motion_mask,
     )
     # A random null embedding, so that the unconditional branch differs from the conditional one.
     torch.nn.init.normal_(unet.null_image_embedding)
+    for adapter in unet.condition_adapters:
+        torch.nn.init.normal_(adapter.conv2.weight, std=0.1)
     vae = make_spectral_vae(
         block_out_channels=(8, 8),
         down_block_types=("DownEncoderBlock2D",) * 2,

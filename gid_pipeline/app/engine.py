@@ -21,6 +21,7 @@ from ..media.images import fit_long_side
 from ..player import Player
 from ..sizing import working_size
 from ..spectral.volume import SpectralVolume
+from .brush import PaintedMask
 from .photos import image_digest
 
 MODEL_INPUT_SIDE = 256
@@ -37,11 +38,13 @@ CACHE_SIZE = 16
 
 @dataclass(frozen=True)
 class PredictionSettings:
-    """What the model is asked: its sampler settings. The cache keys on them and on the photo's pixels."""
+    """What the model is asked: its sampler settings and the motion brush's painting (None: nothing painted). The
+    cache keys on them (the painting by its digest) and on the photo's pixels."""
 
     seed: int
     steps: int
     guidance: float
+    mask: PaintedMask | None = None
 
     def __post_init__(self) -> None:
         # Stored as checked (2.0 from a slider becomes 2): the pipeline wants an int step count.
@@ -85,6 +88,17 @@ class MotionEngine:
         except (OSError, ValueError, TypeError, AttributeError):
             return PAPER_GUIDANCE_SCALE
 
+    @property
+    def takes_motion_mask(self) -> bool:
+        """Whether the checkpoint's U-Net was trained with motion masks (the brush): from unet/config.json of a
+        local folder without loading it, else from the loaded pipeline."""
+        if self._pipeline is None:
+            try:
+                return bool(json.loads((Path(self.checkpoint) / "unet" / "config.json").read_text()).get("motion_mask"))
+            except (OSError, ValueError, AttributeError):
+                pass  # a Hub id: only the loaded model says
+        return bool(self.pipeline().unet.config.motion_mask)
+
     def pipeline(self) -> Any:
         """The GIDPipeline on self.device, loaded on the first call (hub.load_pipeline: a folder or a Hub repo id)."""
         with self._load_lock:
@@ -123,7 +137,8 @@ class MotionEngine:
                 self._cache.popitem(last=False)
 
     def compute(self, image: np.ndarray, settings: PredictionSettings) -> SpectralVolume:
-        """Run the model on a photo (no cache): its spectral volume, resized to the photo's grid, on the CPU."""
+        """Run the model on a photo (no cache): its spectral volume, resized to the photo's grid, on the CPU (with
+        the motion mask it was sampled with, if settings.mask was painted)."""
         pipe = self.pipeline()
         # A CPU generator draws the same noise on any device, so a seed means the same motion everywhere.
         generator = torch.Generator(device="cpu").manual_seed(settings.seed)
@@ -135,6 +150,7 @@ class MotionEngine:
             height=height - height % 2,
             width=width - width % 2,
             generator=generator,
+            motion_mask=settings.mask.image() if settings.mask is not None else None,
         )
         return replace(volume, spectrum=volume.spectrum.detach().float().cpu())
 

@@ -52,11 +52,12 @@ def load_photo(path: str | os.PathLike[str] | None) -> np.ndarray:
     return read_image(path)
 
 
-def preview_image(image: np.ndarray) -> np.ndarray:
-    """The picture shown for choosing a poke point: at most PREVIEW_SIDE on the longer side, never enlarged."""
-    if max(image.shape[:2]) <= PREVIEW_SIDE:
+def preview_image(image: np.ndarray, long_side: int = PREVIEW_SIDE) -> np.ndarray:
+    """The picture shown for choosing a poke point (or to paint on): at most ``long_side`` on the longer side,
+    never enlarged."""
+    if max(image.shape[:2]) <= long_side:
         return image
-    return fit_long_side(image, PREVIEW_SIDE)
+    return fit_long_side(image, long_side)
 
 
 def to_image_pixels(x: float, y: float, source: tuple[int, int], target: tuple[int, int]) -> tuple[float, float]:

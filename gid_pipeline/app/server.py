@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
+from gradio.components.image_editor import EditorData
 
 from .. import DEFAULT_CHECKPOINT
 from ..errors import GIDInputError
@@ -21,6 +22,7 @@ from ..limits import APP_MAX_UPLOAD_BYTES
 from ..player import PlaybackControls
 from ..spectral.volume import SpectralVolume
 from . import live
+from .brush import PaintedMask, painted_mask
 from .engine import MotionEngine, PredictionSettings
 from .loops import render_loop_video
 from .memory import release_free_memory
@@ -102,6 +104,50 @@ def photo_input(**kwargs: Any) -> gr.Image:
     untouched (after checking that it was uploaded), and gid_pipeline.media.images.read_image decodes it, so that a file
     that is no picture, or a huge one, gets a clear message instead of failing inside Gradio's own decoding."""
     return gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"], **kwargs)
+
+
+BRUSH_SIDE = 512
+"""Longer side of the photo shown under the motion brush (never enlarged): the model reads the mask at 256 px."""
+
+
+def brush_editor(**kwargs: Any) -> gr.ImageEditor:
+    """The motion brush: an editor whose background is the Loop photo (set by the app, not uploaded), with a
+    white and a black brush and an eraser on one layer; no crop or resize, so the painting keeps the photo's shape.
+    brush.painted_mask reads its value."""
+    return gr.ImageEditor(
+        type="numpy",
+        image_mode="RGBA",
+        sources=[],
+        transforms=[],
+        layers=False,
+        brush=gr.Brush(colors=["#ffffff", "#000000"], default_color="#ffffff", color_mode="fixed"),
+        format="png",
+        **kwargs,
+    )
+
+
+def brush_mask(editor: gr.ImageEditor, payload: Any, engine: MotionEngine, image: np.ndarray) -> PaintedMask | None:
+    """What the motion brush asks of the model for a photo ((H, W, 3) uint8): the painting in the editor's raw
+    payload (an event run with preprocess=False), or None when nothing was painted, or when the checkpoint takes
+    no motion masks (then with a warning: the loop is made without it).
+
+    Raises:
+        GIDInputError: an unreadable payload, or a painting of another aspect ratio than the photo's (before any
+            diffusion).
+    """
+    if not payload:
+        return None
+    try:  # Gradio's own preprocessing, which also collects the layers the browser uploaded beforehand (by id)
+        value = editor.preprocess(EditorData.model_validate(payload))
+    except (OSError, ValueError) as error:  # a client's file that is no picture, or a malformed payload
+        raise GIDInputError(f"the motion brush's painting cannot be read ({type(error).__name__})") from None
+    mask = painted_mask(value)
+    if mask is not None and not engine.takes_motion_mask:
+        gr.Warning("This checkpoint was not trained with a motion brush; the painting is ignored.")
+        return None
+    if mask is not None:
+        mask.fitted(*image.shape[:2])  # raises for another aspect ratio
+    return mask
 
 
 def live_poke_block() -> gr.HTML:

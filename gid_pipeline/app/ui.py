@@ -45,6 +45,7 @@ from .memory import limit_heap_growth
 from .photos import draw_poke_marker, force_vector, load_photo, preview_image, to_image_pixels
 from .pokes import POKE_FRAMES, POKE_SIDE, PokeRequest, render_poke_video
 from .server import (
+    BRUSH_SIDE,
     DEFAULT_DURATION,
     DEFAULT_FPS,
     DEFAULT_SIZE,
@@ -54,6 +55,8 @@ from .server import (
     EXAMPLES,
     RENDERERS,
     STATE_TTL_SECONDS,
+    brush_editor,
+    brush_mask,
     engine_for,
     file_path,
     live_poke_block,
@@ -75,6 +78,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
     outputs = OutputFolder()
     shown_photos = ShownPhotos()
     live_sent = ShownPhotos()  # what each session's live canvas holds, so repeated change events send once
+    brush_photos = ShownPhotos()  # the photo under each session's motion brush, likewise
     limit_heap_growth()  # before Gradio's worker threads allocate anything
 
     def predict(image: np.ndarray, settings: PredictionSettings) -> SpectralVolume:
@@ -97,6 +101,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         guidance: float,
         seed: float,
         renderer: str,
+        brush: Any = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
     ) -> tuple[str, str, np.ndarray, str, str]:
         if renderer not in {value for _, value in RENDERERS}:
@@ -104,7 +109,8 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         image = load_photo(file_path(photo))
         side = video_side(size)
         controls = loop_controls(speed=speed, amplitude=amplitude, fps=fps, length_seconds=duration)
-        settings = PredictionSettings(seed=seed, steps=steps, guidance=guidance)
+        mask = brush_mask(loop_brush, brush, engine, image)
+        settings = PredictionSettings(seed=seed, steps=steps, guidance=guidance, mask=mask)
         working = fit_long_side(image, side)
         volume = predict(image, settings)
         app_timing(volume, controls)  # the app's limits, before a frame is rendered
@@ -115,6 +121,19 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         # As predicted, on the model's grid: `gid render --amplitude --speed` replays it with any controls.
         spectrum = storable(volume).save(outputs.new_path("spectral-volume", ".safetensors"))
         return str(video), str(gif), heatmap, str(spectrum), described
+
+    @user_errors("show the photo under the motion brush")
+    def show_brush_photo(photo: Any, request: gr.Request) -> Any:
+        """A new Loop photo: the brush's background, nothing painted (a painting belongs to its photo). Repeated
+        `change` events for one photo change nothing, so a late one cannot wipe a painting."""
+        path, session = file_path(photo), request.session_hash or ""
+        if path and not brush_photos.claim(session, path):
+            return gr.skip()
+        try:
+            return preview_image(load_photo(path), BRUSH_SIDE)  # the background, no layers
+        except GIDInputError:  # no photo, or a bad one: nothing to paint on (Animate says what is wrong)
+            brush_photos.forget(session)
+            return None
 
     def carry_to_poke(photo: Any, seed: float, steps: float, guidance: float) -> tuple[Any, ...]:
         """After a loop: the poke tab takes its photo and sampling settings, so its first poke reuses the motion
@@ -282,6 +301,13 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                         if photos:
                             examples = [[p] for p in photos]
                             gr.Examples(examples, inputs=[loop_photo], cache_examples=False, elem_id="loop-examples")
+                        with gr.Accordion("Motion brush (optional)", open=False, elem_id="loop-brush-box"):
+                            gr.Markdown(
+                                "Paint over the photo where it should move (**white**) and, if you like, where it "
+                                "should stay still (**black**); the model decides the rest. Nothing painted: it "
+                                "decides everywhere. Needs a checkpoint trained with motion masks."
+                            )
+                            loop_brush = brush_editor(label="Motion brush", elem_id="loop-brush")
                         loop_size = gr.Slider(
                             APP_MIN_VIDEO_SIDE,
                             APP_MAX_VIDEO_SIDE,
@@ -459,6 +485,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                 loop_guidance,
                 loop_seed,
                 loop_renderer,
+                loop_brush,
             ],
             [loop_video, loop_gif, loop_heatmap, loop_spectrum, loop_info],
             api_name="loop",
@@ -470,6 +497,15 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
             carry_to_poke,
             [loop_photo, loop_seed, loop_steps, loop_guidance],
             [poke_photo, poke_motion, poke_seed, poke_steps, poke_guidance],
+            api_visibility="private",
+            concurrency_limit=None,
+            show_progress="hidden",
+            preprocess=False,
+        )
+        loop_photo.change(
+            show_brush_photo,
+            [loop_photo],
+            [loop_brush],
             api_visibility="private",
             concurrency_limit=None,
             show_progress="hidden",
@@ -558,5 +594,3 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         )
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo
-
-

@@ -83,11 +83,15 @@ def _levels_and_alpha(mask: MaskInput) -> tuple[np.ndarray, np.ndarray | None]:
     return mask.astype(np.float32), None
 
 
-def to_motion_mask(mask: MaskInput, height: int, width: int) -> torch.Tensor:
+def to_motion_mask(
+    mask: MaskInput, height: int, width: int, photo_size: tuple[int, int] | None = None
+) -> torch.Tensor:
     """A painted mask in any accepted form -> (2, height, width) float32 motion mask for a photo of that size.
 
     The mask may have any size with the photo's aspect ratio; it is resized by area (the result holds fractions
-    near the edges of painted regions).
+    near the edges of painted regions). photo_size: (height, width) of the photo when the grid is another's (the
+    model's, whose sides are rounded to its multiple: a 4:3 photo samples on a 224x192 grid); the mask must have
+    the photo's aspect ratio, and is stretched to the grid as the photo is.
 
     Raises:
         GIDInputError: unreadable, wrong dimensions, NaN or values outside [0, 1], another aspect ratio.
@@ -95,12 +99,12 @@ def to_motion_mask(mask: MaskInput, height: int, width: int) -> torch.Tensor:
     levels, alpha = _levels_and_alpha(mask)
     channels = torch.from_numpy(mask_from_image(levels, alpha))
     mask_height, mask_width = levels.shape
-    if min(mask_height, mask_width) < 1 or abs(mask_width / mask_height - width / height) > ASPECT_TOLERANCE * (
-        width / height
-    ):
+    photo_height, photo_width = photo_size or (height, width)
+    aspect = photo_width / photo_height
+    if min(mask_height, mask_width) < 1 or abs(mask_width / mask_height - aspect) > ASPECT_TOLERANCE * aspect:
         raise GIDInputError(
-            f"the motion mask is {mask_width}x{mask_height}, the photo {width}x{height}: paint the mask on the photo "
-            "(the same aspect ratio)"
+            f"the motion mask is {mask_width}x{mask_height}, the photo {photo_width}x{photo_height}: paint the mask "
+            "on the photo (the same aspect ratio)"
         )
     if (mask_height, mask_width) == (height, width):
         return channels
