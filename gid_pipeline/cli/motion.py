@@ -53,11 +53,14 @@ def play(output: Path, player: Player, image: object, volume: SpectralVolume, co
 def _from_video(args: argparse.Namespace) -> None:
     clip = read_video(args.clip, fps=args.fps, size=args.size, long_side=args.long_side)
     check_render_size(torch.empty(clip.frames.shape[1:3]))
-    motion, window = clip_loop(
-        clip.frames, clip.fps, args.num_frequencies, start=args.start, num_frames=args.frames,
-        max_frames=args.max_frames, remove_drift=not args.keep_drift, method=args.method, stabilize=args.stabilize,
-        loop_taper=args.loop_taper, progress=True,
-    )  # fmt: skip
+    try:
+        motion, window = clip_loop(
+            clip.frames, clip.fps, args.num_frequencies, start=args.start, num_frames=args.frames,
+            max_frames=args.max_frames, remove_drift=not args.keep_drift, method=args.method,
+            stabilize=args.stabilize, loop_taper=args.loop_taper, progress=True,
+        )  # fmt: skip
+    except GIDInputError as error:
+        raise GIDInputError(f"{args.clip}: {error}") from None
     end, seconds = window.start + window.num_frames, window.num_frames / clip.fps
     drift = "" if motion.drift is None else f"; drift removed (median {float(np.median(motion.drift)):.2f} px)"
     print(f"loop: frames {window.start}-{end - 1} of {len(clip.frames)} at {clip.fps:g} fps ({seconds:.2f} s); the "

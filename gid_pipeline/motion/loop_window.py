@@ -112,12 +112,13 @@ def clip_loop(
     """A clip's best loop (choose_loop_window; start and num_frames fix those parts) and its motion (clip_motion,
     with the drift over the period removed, from the window's closing frame, unless remove_drift is False).
 
-    A window given whole that reaches the clip's last frame has no closing frame: its drift stays.
+    A window whose length is given and that reaches the clip's last frame (from start, default 0) has no closing
+    frame: its drift stays.
     flow_options go to clip_motion (method, stabilize, loop_taper, progress).
     """
     total = len(frames)
-    if num_frames is not None and start is not None and start + num_frames == total:
-        window = LoopWindow(start, num_frames, float("nan"))
+    if num_frames is not None and (start or 0) + num_frames == total:  # the window reaches the clip's end
+        window = LoopWindow(start or 0, num_frames, float("nan"))
     else:
         fewest = shortest_loop(num_frequencies, fps)
         longest = max(fewest, min(max_frames, total - 1))
