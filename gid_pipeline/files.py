@@ -17,6 +17,20 @@ from .errors import GIDInputError
 PARTIAL_SUFFIX = ".part"
 
 
+class CloseOrAbort:
+    """A writer as a context manager: ``close()`` when the block ends normally, ``abort()`` (drop the partial
+    file) when it ends by an exception. Subclasses define both."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
 def check_output(path: str | os.PathLike[str], folder: bool = False) -> Path:
     """Check, before any work, that ``path`` can be written: it is not a folder (for ``folder=True``: not a file),
     its nearest existing ancestor is a writable folder. Missing parent folders are created when writing (every

@@ -8,6 +8,7 @@ import PIL.Image
 import pytest
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler
+from pipeline_mixin import PipelineTesterMixin
 
 from gid_pipeline import DEFAULT_CHECKPOINT, GIDInputError, GIDPipeline, GIDPipelineOutput
 from gid_pipeline.models import FrequencyUNet, SplatRenderer, make_spectral_vae
@@ -24,6 +25,19 @@ MODEL_SIZE = (32, 48)  # (height, width) the tiny models "were trained at"
 STEPS = 2
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+class TestGIDPipelineConventions(PipelineTesterMixin):
+    """diffusers' conventions (tests/pipeline_mixin.py) on the tiny random GIDPipeline."""
+
+    pipeline_class = GIDPipeline
+    batch_atol = 0.02  # frames: the learned renderer can turn last-bit differences into a level at a stray pixel
+
+    def get_dummy_components(self) -> dict:
+        return get_dummy_components()
+
+    def get_dummy_inputs(self, seed: int = 0, **overrides) -> dict:
+        return get_dummy_inputs(seed, **overrides)
 
 
 def get_dummy_components(
@@ -140,15 +154,6 @@ def test_batch_of_images_and_output_size(pipe):
     assert listed.frames.shape == (2, NUM_FRAMES, 3, 40, 60)
 
 
-def test_same_generator_same_output_other_seed_differs(pipe):
-    first = pipe(**get_dummy_inputs(seed=0))
-    second = pipe(**get_dummy_inputs(seed=0))
-    other = pipe(**get_dummy_inputs(seed=1))
-    assert torch.equal(first.frames, second.frames)
-    assert torch.equal(first.spectral_volumes[0].spectrum, second.spectral_volumes[0].spectrum)
-    assert not torch.allclose(first.spectral_volumes[0].spectrum, other.spectral_volumes[0].spectrum)
-
-
 def test_predict_spectral_volume_matches_call(pipe):
     volumes = pipe.predict_spectral_volume(**{k: v for k, v in get_dummy_inputs().items() if k != "output_type"})
     out = pipe(**get_dummy_inputs())
@@ -166,7 +171,7 @@ def test_playback_amplitude_plays_the_volume_scaled_and_returns_it_as_predicted(
     torch.testing.assert_close(still, get_dummy_inputs()["image"].expand_as(still), atol=1e-5, rtol=0)
 
 
-def test_save_load_round_trip(pipe, tmp_path):
+def test_save_load_keeps_the_renderer_model_size_and_statistics(pipe, tmp_path):
     pipe.save_pretrained(tmp_path)
     loaded = GIDPipeline.from_pretrained(tmp_path)
     loaded.set_progress_bar_config(disable=True)
@@ -174,9 +179,6 @@ def test_save_load_round_trip(pipe, tmp_path):
     assert tuple(loaded.config.model_size) == MODEL_SIZE
     assert list(loaded.unet.config.normalization_scales) == list(pipe.unet.config.normalization_scales)
     assert type(loaded.scheduler) is DPMSolverMultistepScheduler
-    expected, actual = pipe(**get_dummy_inputs()), loaded(**get_dummy_inputs())
-    assert torch.equal(expected.frames, actual.frames)
-    assert torch.equal(expected.spectral_volumes[0].spectrum, actual.spectral_volumes[0].spectrum)
 
 
 def test_without_renderer_and_it_stays_none(tmp_path):
@@ -259,11 +261,6 @@ def test_callback_on_step_end_sees_and_replaces_latents(pipe):
     torch.testing.assert_close(out.spectral_volumes[0].spectrum, decoded[0])
     with pytest.raises(GIDInputError, match="callback_on_step_end_tensor_inputs"):
         pipe(**get_dummy_inputs(callback_on_step_end=callback, callback_on_step_end_tensor_inputs=["noise"]))
-
-
-def test_return_dict_false_gives_a_tuple(pipe):
-    frames, volumes = pipe(**get_dummy_inputs(return_dict=False))
-    assert frames.shape == (1, NUM_FRAMES, 3, 32, 48) and len(volumes) == 1
 
 
 def test_loop_starts_at_the_input_and_is_periodic(pipe):

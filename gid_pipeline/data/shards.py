@@ -42,7 +42,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 from ..errors import GIDInputError
-from ..files import partial_path, write_json_atomic
+from ..files import CloseOrAbort, partial_path, write_json_atomic
 from ..spectral.transform import CHANNELS, DEFAULT_PERCENTILE, SpectralNormalizer
 from ..spectral.volume import FORMAT_NAME as SPECTRUM_FORMAT_NAME
 from ..spectral.volume import FORMAT_VERSION as SPECTRUM_FORMAT_VERSION
@@ -144,7 +144,7 @@ def decode_spectrum(files: dict[str, bytes]) -> torch.Tensor:
     return load_safetensors(files[SPECTRUM_EXT])[TENSOR_NAME].float()
 
 
-class ShardWriter:
+class ShardWriter(CloseOrAbort):
     """Writes one tar shard under a hidden temporary name; ``close`` renames it into place, so a shard path only
     ever holds a complete shard. Leaving a ``with`` block by an exception (a full disk, Ctrl-C) deletes the
     temporary file instead."""
@@ -155,15 +155,6 @@ class ShardWriter:
         self._temporary = partial_path(self.path)
         self._file = open(self._temporary, "wb")  # closed by close() or abort()
         self._tar = tarfile.open(fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT)
-
-    def __enter__(self) -> ShardWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def add(self, key: str, files: dict[str, bytes]) -> None:
         """Append one sample's members, in SAMPLE_EXTS order."""

@@ -18,6 +18,7 @@ from typing import IO, Any
 import numpy as np
 
 from ..errors import GIDInputError
+from ..files import CloseOrAbort
 from .ffmpeg import SCALE_FLAGS, ffmpeg_complaint, ffmpeg_exe, is_count, is_rate, is_size
 from .images import existing_file, float_to_uint8
 
@@ -113,7 +114,7 @@ def _discard(proc: subprocess.Popen[bytes], log: IO[bytes], tmp: Path) -> None:
     tmp.unlink(missing_ok=True)
 
 
-class VideoWriter:
+class VideoWriter(CloseOrAbort):
     """Streams frames into an mp4 / gif / webm file (by the path's suffix); the file appears when complete.
 
     Use as a context manager; ``write`` takes chunks of frames (any layout write_video accepts, or one frame):
@@ -177,15 +178,6 @@ class VideoWriter:
         self._log: IO[bytes] | None = None
         self._finalizer: weakref.finalize | None = None
         self._closed = False
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def _start(self, width: int, height: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
