@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -26,7 +25,6 @@ from gid_pipeline.app.brush import painted_mask
 from gid_pipeline.app.clips import ClipRequest
 from gid_pipeline.app.engine import MotionEngine, PredictionSettings, storable
 from gid_pipeline.app.loops import app_timing, gif_plan, loop_controls
-from gid_pipeline.app.memory import limit_heap_growth, release_free_memory
 from gid_pipeline.app.photos import draw_poke_marker, force_vector, to_image_pixels
 from gid_pipeline.app.pokes import PokeRequest
 from gid_pipeline.app.sessions import ShownPhotos
@@ -540,17 +538,6 @@ def test_prediction_settings_and_requests_refuse_out_of_range_values():
         loop_controls(speed=5.0)
     with pytest.raises(GIDInputError, match="frame rate must be a finite number"):
         loop_controls(fps=float("nan"))
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_the_heap_settings_for_a_flat_memory_are_taken_by_glibc():
-    assert limit_heap_growth()  # benchmarks/bench_app.py measures what they do
-
-
-def test_memory_freed_by_a_request_goes_back_to_the_system():
-    blocks = [bytearray(4096) for _ in range(8192)]  # 32 MB of small heap blocks, then freed
-    del blocks
-    assert release_free_memory()
 
 
 def test_output_folder_sweeps_files_older_than_its_max_age(tmp_path):

@@ -19,6 +19,17 @@ def test_save_load_round_trip(tmp_path):
     assert [p.name for p in (tmp_path / "nested").iterdir()] == ["motion.safetensors"]  # no temp file left
 
 
+def test_the_same_volume_gives_the_same_bytes_and_half_precision_loses_nothing_visible(tmp_path):
+    volume = SpectralVolume(torch.randn(16, 4, 40, 64) * 8, 150, 30.0)
+    first, again = volume.save(tmp_path / "a.safetensors"), volume.save(tmp_path / "b.safetensors")
+    assert first.read_bytes() == again.read_bytes()
+    half = volume.save(tmp_path / "half.safetensors", half=True)
+    assert half.stat().st_size < 0.55 * first.stat().st_size
+    loaded = SpectralVolume.load(half)
+    assert loaded.spectrum.dtype == torch.float32
+    assert float((loaded.spectrum - volume.spectrum).abs().max()) < 1 / 32  # pixels, for coefficients up to ~40 px
+
+
 def test_resized_scales_amplitude():
     volume = SpectralVolume(torch.ones(4, 4, 10, 12), 30, 15.0)
     bigger = volume.resized(20, 24)

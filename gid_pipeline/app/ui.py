@@ -119,7 +119,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
                                           renderer == "learned")  # fmt: skip
         heatmap = motion_heatmap(working, volume, controls.amplitude)
         # As predicted, on the model's grid: `gid render --amplitude --speed` replays it with any controls.
-        spectrum = storable(volume).save(outputs.new_path("spectral-volume", ".safetensors"))
+        spectrum = storable(volume).save(outputs.new_path("spectral-volume", ".safetensors"), half=True)
         return str(video), str(gif), heatmap, str(spectrum), described
 
     @user_errors("show the photo under the motion brush")
@@ -266,7 +266,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         video = outputs.new_path("clip-loop", ".mp4")
         controls = loop_controls(amplitude=request.amplitude)  # the clip's window, at its own rate
         render_loop_on_device(checkpoint, str(video), None, motion.image, motion.volume, controls, False)
-        spectrum = storable(motion.volume).save(outputs.new_path("clip-spectral-volume", ".safetensors"))
+        spectrum = storable(motion.volume).save(outputs.new_path("clip-spectral-volume", ".safetensors"), half=True)
         still = save_png(outputs.new_path("clip-still", ".png"), motion.image)
         return str(video), str(spectrum), {"still": str(still), "spectrum": str(spectrum)}
 
