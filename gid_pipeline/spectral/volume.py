@@ -2,9 +2,9 @@
 
 A file holds one tensor ``spectrum`` (K, 4, H, W) float32 (float16 with save(half=True)) in pixels of its H x W
 grid (channel order spectral.CHANNELS) and string metadata: format, version, num_frames (T, the period in frames
-the spectrum was computed over) and fps (frames per second of that period); a volume sampled with a motion mask also holds
-``motion_mask`` (2, h, w) uint8 (0-255: the shares painted "moves" and "stays still", on the model's grid), so that
-a replay shows what was asked. Loading never unpickles anything.
+the spectrum was computed over) and fps (frames per second of that period); a volume sampled with a motion mask
+also holds ``motion_mask`` (2, h, w) uint8 (0-255: the shares painted "moves" and "stays still", on the model's
+grid), so that a replay shows what was asked. Loading never unpickles anything.
 """
 
 from __future__ import annotations
