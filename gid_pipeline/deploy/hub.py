@@ -31,13 +31,14 @@ from huggingface_hub import ModelCard, ModelCardData
 from safetensors import SafetensorError
 
 from .. import __version__
+from ..components import check_image_encoder, is_component_entry
 from ..errors import GIDInputError
 from ..guidance import PAPER_GUIDANCE_SCALE
 from ..models.frequency_unet import FrequencyUNet
 from ..models.image_encoder import load_image_encoder
 from ..models.renderer import SplatRenderer
 from ..models.spectral_vae import load_spectral_autoencoder, vae_downsampling
-from ..pipeline_gid import NATIVE_SIZE, GIDPipeline, _is_component_entry, check_image_encoder
+from ..pipeline_gid import NATIVE_SIZE, GIDPipeline
 from ..spectral.transform import SpectralNormalizer
 
 # --scheduler names -> how to make that scheduler from a pipeline's scheduler config (prediction_type is kept).
@@ -407,7 +408,7 @@ def write_remote_code(folder: Path) -> list[Path]:
     index.pop("_name_or_path", None)  # the local folder it was saved from means nothing on the Hub
     index["_class_name"] = [PIPELINE_SHIM, index["_class_name"]]
     for name, entry in index.items():
-        if not _is_component_entry(name, entry) or entry[0] is None or not entry[0].startswith(f"{PACKAGE}."):
+        if not is_component_entry(name, entry) or entry[0] is None or not entry[0].startswith(f"{PACKAGE}."):
             continue  # a config value, a missing optional component, or a diffusers class that diffusers loads
         module, class_name = entry
         shim = module.rsplit(".", 1)[1]
