@@ -68,6 +68,7 @@ APP_MAX_GUIDANCE = 10.0
 APP_MAX_AMPLITUDE = 5.0
 """Largest motion amplitude factor."""
 APP_MAX_SEED = 2**31 - 1
+"""Largest seed a request may ask for (the UI's number box holds 32-bit integers)."""
 APP_MAX_FORCE = 100.0
 """Largest poke force in pixels (the dynamics soft-limit displacements anyway)."""
 APP_MAX_HOLD_SECONDS = 5.0

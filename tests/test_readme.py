@@ -28,3 +28,17 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert tuple(namespace["displacements"].shape) == (150, 2, 160, 256)
 
 
+
+
+def test_the_readme_lists_every_limit_with_its_value():
+    import gid_pipeline.limits as limits
+
+    readme = (ROOT / "README.md").read_text()
+    names = [name for name in vars(limits) if name.isupper()]
+    assert len(names) > 30
+    for name in names:
+        value = getattr(limits, name)
+        shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+        line = next((line for line in readme.splitlines() if f"`{name}`" in line), None)
+        assert line is not None, f"{name} is missing from the README's limits table"
+        assert shown in line, f"{name} = {shown} but the README says: {line}"
