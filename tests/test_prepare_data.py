@@ -112,7 +112,20 @@ def test_only_unreadable_files_is_an_error(tmp_path, capsys):
     (tmp_path / "videos" / "a.mov").write_bytes(b"junk")
     assert main(["prepare-data", str(tmp_path / "videos"), "-o", str(tmp_path / "out"), "--workers", "1"]) == 2
     assert "none of the 1 video files could be read" in capsys.readouterr().err
-    assert manifest(tmp_path / "out")["errors"][0]["source"] == "a.mov"
+    assert not (tmp_path / "out").exists()  # a failed first build leaves nothing behind
+
+
+def test_a_folder_without_a_usable_window_is_an_error_and_leaves_nothing(tmp_path, capsys):
+    from gid_pipeline.media.writer import write_video
+
+    (tmp_path / "videos").mkdir()
+    write_video(tmp_path / "videos" / "still.mp4", np.full((40, 64, 96, 3), 120, np.uint8), fps=30)
+    args = ["prepare-data", str(tmp_path / "videos"), "-o", str(tmp_path / "out"), "--workers", "1",
+            "--frames", "30", "--size", "96x64"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) >= 1 and "no usable window" in err[-1] and "nothing was written" in err[-1]
+    assert not (tmp_path / "out").exists()
 
 
 def test_source_and_output_are_checked(tmp_path, capsys, tree_dataset, tree_clip_path):

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
+from typing import Any
 
 from ..errors import GIDInputError
 from ..spectral.transform import DEFAULT_NUM_FREQUENCIES
@@ -13,10 +15,7 @@ from .arguments import non_negative_float, positive_float, positive_int, size
 
 def _prepare_data(args: argparse.Namespace) -> None:
     # Imported here: only this command needs the data engine (and the procedural generator it loads).
-    import errno
-
-    from ..data.builder import SampleConfig, prepare_procedural_dataset, prepare_video_dataset
-    from ..data.windows import VideoConfig, WindowFilters
+    from ..data.builder import SampleConfig
 
     if (args.video_dir is None) == (args.procedural is None):
         raise GIDInputError("give either a VIDEO_DIR or --procedural N (not both)")
@@ -24,9 +23,37 @@ def _prepare_data(args: argparse.Namespace) -> None:
         raise GIDInputError("--texture-bank is for --procedural scenes")
     config = SampleConfig(args.size, args.frames, args.fps, args.num_frequencies)
     common = {"workers": args.workers, "samples_per_shard": args.samples_per_shard, "progress": True}
+    new_folder = not args.output.exists()
+    try:
+        summary = _build(args, config, common)
+        if summary.num_samples == 0:
+            rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.rejected.items())) or "none"
+            raise GIDInputError(
+                f"no usable window in {args.video_dir}: rejected {rejected}, unreadable files {summary.errors}; "
+                "nothing was written"
+            )
+    except GIDInputError:
+        # A first build that failed before any shard leaves no folder behind; shards written stay, to resume.
+        if new_folder and not any(args.output.glob("shard-*.tar")):
+            shutil.rmtree(args.output, ignore_errors=True)
+        raise
+    rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.rejected.items())) or "none"
+    print(
+        f"wrote {summary.root}: {summary.num_samples} samples in {summary.num_shards} shards ({summary.new_samples} "
+        f"new); rejected: {rejected}; unreadable files: {summary.errors} (details in manifest.json)"
+    )
+
+
+def _build(args: argparse.Namespace, config: Any, common: dict[str, Any]) -> Any:
+    """The dataset build the arguments ask for; a full disk or a permission error is a GIDInputError."""
+    import errno
+
+    from ..data.builder import prepare_procedural_dataset, prepare_video_dataset
+    from ..data.windows import VideoConfig, WindowFilters
+
     try:
         if args.procedural is not None:
-            summary = prepare_procedural_dataset(
+            return prepare_procedural_dataset(
                 args.procedural, args.output, config, seed_offset=args.seed_offset, texture_bank=args.texture_bank,
                 **common,
             )
@@ -40,7 +67,7 @@ def _prepare_data(args: argparse.Namespace) -> None:
                 min_motion=args.min_motion,
             )
             video = VideoConfig(args.stride, args.method, args.stabilize, filters, args.check_every)
-            summary = prepare_video_dataset(args.video_dir, args.output, config, video, **common)
+            return prepare_video_dataset(args.video_dir, args.output, config, video, **common)
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
             raise
@@ -48,11 +75,6 @@ def _prepare_data(args: argparse.Namespace) -> None:
             f"cannot write to {args.output}: {error.strerror}; the shards written so far are intact, free space "
             "(or fix permissions) and rerun the same command to resume"
         ) from error
-    rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(summary.rejected.items())) or "none"
-    print(
-        f"wrote {summary.root}: {summary.num_samples} samples in {summary.num_shards} shards ({summary.new_samples} "
-        f"new); rejected: {rejected}; unreadable files: {summary.errors} (details in manifest.json)"
-    )
 
 
 def _procedural_videos(args: argparse.Namespace) -> None:
