@@ -218,3 +218,48 @@ def test_bad_checkpoint_folders_raise_gid_input_error(tmp_path, setup, message):
     for name in (root, str(root)):
         with pytest.raises(GIDInputError, match=message):
             GIDPipeline.from_pretrained(name)
+
+
+def test_sigterm_during_a_render_leaves_nothing_half_written(files, tmp_path):
+    """SIGTERM (what a process manager sends) cleans up as Ctrl-C does: no partial file, one line, exit 143."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "poke.mp4"
+    command = [sys.executable, "-m", "gid_pipeline.cli", "poke", str(files["photo.png"]), "--spectrum",
+               str(files["photo.safetensors"]), "--at", "10,10", "--force", "5,0", "--frames", "1000", "-o", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not list(tmp_path.glob(".poke.mp4.*")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)  # until the writer has started its partial file
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=HANG_GUARD_S)
+    assert process.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "gid poke: terminated; nothing half-written was left behind"
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_that_fails_midway_ends_in_one_line_and_leaves_nothing(files, tmp_path, capsys, monkeypatch):
+    """A full disk, simulated by a writer that fails after its first chunk: exit 2, one line naming the path."""
+    import errno
+
+    from gid_pipeline.media import writer
+
+    real_write = writer.VideoWriter.write
+    calls = {"n": 0}
+
+    def failing_write(self, frames):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        return real_write(self, frames)
+
+    monkeypatch.setattr(writer.VideoWriter, "write", failing_write)
+    code = main(["render", str(files["photo.png"]), "--spectrum", str(files["photo.safetensors"]), "--frames", "200",
+                 "-o", str(tmp_path / "loop.mp4")])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "No space left on device" in err[0] and "loop.mp4" in err[0]
+    assert list(tmp_path.iterdir()) == []
