@@ -263,3 +263,17 @@ def test_a_write_that_fails_midway_ends_in_one_line_and_leaves_nothing(files, tm
     assert code == 2 and len(err) == 1
     assert "No space left on device" in err[0] and "loop.mp4" in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_same_command_writes_the_same_bytes(files, tmp_path):
+    """Same inputs, same video and spectral volume files, byte for byte (mp4, webm, gif and safetensors)."""
+    for suffix in (".mp4", ".webm", ".gif"):
+        outputs = []
+        for name in ("a", "b"):
+            path = tmp_path / f"{name}{suffix}"
+            assert main(["render", str(files["photo.png"]), "--spectrum", str(files["photo.safetensors"]),
+                         "--frames", "30", "-o", str(path)]) == 0  # fmt: skip
+            outputs.append(path.read_bytes())
+        assert outputs[0] == outputs[1], suffix
+    volume = SpectralVolume.load(files["photo.safetensors"])
+    assert volume.save(tmp_path / "x.safetensors").read_bytes() == files["photo.safetensors"].read_bytes()

@@ -98,7 +98,8 @@ def _encoder_args(suffix: str, crf: int | None, loop: bool) -> list[str]:
     quality = _WEBM_CRF if crf is None else crf
     return ["-vf", yuv, "-c:v", "libvpx-vp9", "-crf", str(quality), "-b:v", "0", "-deadline", "good",
             "-auto-alt-ref", "0", "-lag-in-frames", "0", "-g", "1",
-            "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p", "-f", "webm"]  # fmt: skip
+            "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p",
+            "-fflags", "+bitexact", "-f", "webm"]  # fmt: skip  (bitexact: no random segment id, same bytes each time)
 
 
 def _discard(proc: subprocess.Popen[bytes], log: IO[bytes], tmp: Path) -> None:
