@@ -96,10 +96,11 @@ def _encoder_args(suffix: str, crf: int | None, loop: bool) -> list[str]:
         return ["-vf", yuv, "-c:v", "libx264", "-preset", "medium", "-qp", str(quality), "-g", "1",
                 "-pix_fmt", "yuv420p", "-movflags", "+faststart", "-f", "mp4"]  # fmt: skip
     quality = _WEBM_CRF if crf is None else crf
+    # bitexact: no random segment id in the container, so the same frames always give the same bytes.
     return ["-vf", yuv, "-c:v", "libvpx-vp9", "-crf", str(quality), "-b:v", "0", "-deadline", "good",
             "-auto-alt-ref", "0", "-lag-in-frames", "0", "-g", "1",
             "-cpu-used", "4", "-row-mt", "1", "-pix_fmt", "yuv420p",
-            "-fflags", "+bitexact", "-f", "webm"]  # fmt: skip  (bitexact: no random segment id, same bytes each time)
+            "-fflags", "+bitexact", "-f", "webm"]  # fmt: skip
 
 
 def _discard(proc: subprocess.Popen[bytes], log: IO[bytes], tmp: Path) -> None:
