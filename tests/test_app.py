@@ -572,3 +572,11 @@ def test_concurrent_repeats_of_one_change_claim_the_photo_once():
     with ThreadPoolExecutor(8) as pool:
         claims = list(pool.map(lambda _: shown.claim("s", "/p/1.jpg"), range(64)))
     assert claims.count(True) == 1
+
+
+def test_messages_show_file_names_not_the_servers_folders():
+    from gid_pipeline.app.server import public_message, sentence
+
+    assert sentence("/tmp/gradio/3f2a/notes.png is not an image") == "notes.png is not an image."
+    assert public_message("cannot read /srv/a/b/clip.mp4: corrupt") == "cannot read clip.mp4: corrupt"
+    assert public_message("a 1024x819 photo, ratio 4/3, see https://x.org/a/b") == "a 1024x819 photo, ratio 4/3, see https://x.org/a/b"

@@ -7,6 +7,7 @@ import argparse
 import functools
 import logging
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,8 @@ def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any
             except Exception as error:
                 log.exception("%s failed", action)
                 raise gr.Error(
-                    f"Internal error ({type(error).__name__}: {error}). Please report it.", title=f"Cannot {action}"
+                    public_message(f"Internal error ({type(error).__name__}: {error}). Please report it."),
+                    title=f"Cannot {action}",
                 ) from None
             finally:
                 release_free_memory()  # keeps the server's memory flat under a queue of requests
@@ -198,8 +200,18 @@ def user_errors(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any
     return decorate
 
 
+# An absolute path in a message: the server's folders are nobody's business, the file's name is what a user knows.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/(?:[^\s/:'\"(),]+/)+([^\s/:'\"(),]+)")
+
+
+def public_message(text: str) -> str:
+    """A message with every absolute path cut to its file name ('/tmp/gradio/3f/notes.png: ...' -> 'notes.png: ...')."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
+
+
 def sentence(text: str) -> str:
-    """'no photo: upload ...' -> 'No photo: upload ....' (a leading file name keeps its case)."""
+    """'no photo: upload ...' -> 'No photo: upload ....' (a leading file name keeps its case); server paths cut."""
+    text = public_message(text)
     first = text.split(" ", 1)[0]
     if "." not in first and "/" not in first:
         text = text[:1].upper() + text[1:]
