@@ -35,6 +35,8 @@ MAX_VIDEO_SECONDS = 600.0
 """Longest video of repeated loop periods."""
 MAX_SEED = 2**63 - 1
 """Largest random seed (torch generators take 64-bit seeds)."""
+MAX_CLIP_FPS = 30.0
+"""gid from-video samples a clip at its own rate, but at most this one (the model's 30 fps)."""
 MAX_CLIP_FRAMES = 1000
 """Most frames read from one clip by default."""
 MAX_CLIP_BYTES = 4 * 1024**3

@@ -11,9 +11,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import GIDInputError
-from ..limits import MAX_RENDER_PIXELS
+from ..limits import MAX_CLIP_FPS, MAX_RENDER_PIXELS
 from ..media.images import read_image
-from ..media.video import read_video
+from ..media.video import probe_video, read_video
 from ..media.writer import VideoWriter
 from ..motion.dynamics import DEFAULT_DAMPING
 from ..motion.loop_window import clip_loop
@@ -51,7 +51,9 @@ def play(output: Path, player: Player, image: object, volume: SpectralVolume, co
 
 
 def _from_video(args: argparse.Namespace) -> None:
-    clip = read_video(args.clip, fps=args.fps, size=args.size, long_side=args.long_side)
+    # The clip's own rate by default: resampling a 15 fps clip to 30 repeats every frame, and the loop stutters.
+    fps = args.fps if args.fps is not None else min(probe_video(args.clip).fps, MAX_CLIP_FPS)
+    clip = read_video(args.clip, fps=fps, size=args.size, long_side=args.long_side)
     check_render_size(torch.empty(clip.frames.shape[1:3]))
     try:
         motion, window = clip_loop(
@@ -114,7 +116,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     from_video.add_argument(
         "--keep-drift", action="store_true", help="do not remove the drift over the period (it snaps back at the seam)"
     )
-    from_video.add_argument("--fps", type=positive_float, default=30.0, help="sample the clip at this rate (30)")
+    from_video.add_argument(
+        "--fps", type=positive_float, help=f"sample the clip at this rate (default: its own, at most {MAX_CLIP_FPS:g})"
+    )
     sizing = from_video.add_mutually_exclusive_group()
     sizing.add_argument("--size", type=size, help="analyse and render at WIDTHxHEIGHT, e.g. 256x160")
     sizing.add_argument("--long-side", type=long_side, help="resize so the longer side is N pixels")
