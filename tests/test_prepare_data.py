@@ -87,14 +87,11 @@ def test_default_window_is_longer_than_the_clip(tmp_path, tree_clip_path, capsys
     videos = tmp_path / "videos"
     videos.mkdir()
     shutil.copy(tree_clip_path, videos / "tree.avi")
-    assert main(["prepare-data", str(videos), "-o", str(tmp_path / "out"), "--workers", "1"]) == 0
-    record = manifest(tmp_path / "out")
-    assert record["num_samples"] == 0 and record["shards"] == []
-    assert record["rejected"] == [
-        {"source": "tree.avi", "start_frame": None, "reason": "too_short",
-         "detail": "136 frames at 30 fps; a window needs 150"},
-    ]  # fmt: skip
-    assert "too_short 1" in capsys.readouterr().out
+    # No usable window is an error (exit 2, the reason counted in one line), and a first build leaves nothing.
+    assert main(["prepare-data", str(videos), "-o", str(tmp_path / "out"), "--workers", "1"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no usable window" in last and "too_short 1" in last
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("content", [None, "notes.txt"])
