@@ -35,13 +35,18 @@ ARTIFACTS = Path(os.environ.get("GID_TEST_ARTIFACTS") or Path(__file__).parent /
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+def _serve(app, folder):
+    """Launch the app (module) on a checkpoint folder in this process; yields (url, the MotionEngine behind it)."""
+    demo = app.build_demo(folder)
+    app.launch(demo, prevent_thread_lock=True, quiet=True)
+    yield demo.local_url, app.engine_for(str(folder.resolve()))
+    demo.close()
+
+
 @pytest.fixture(scope="module")
 def served(app_module, checkpoint):  # noqa: F811 (fixtures)
     """(url, engine): the app launched in this process, and the MotionEngine behind it."""
-    demo = app_module.build_demo(checkpoint)
-    app_module.launch(demo, prevent_thread_lock=True, quiet=True)
-    yield demo.local_url, app_module.engine_for(str(checkpoint.resolve()))
-    demo.close()
+    yield from _serve(app_module, checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +89,7 @@ def page(browser, url):
 @pytest.fixture(scope="module")
 def mask_served(app_module, mask_checkpoint):  # noqa: F811 (fixtures)
     """(url, engine) of the app on the checkpoint whose U-Net takes motion masks."""
-    demo = app_module.build_demo(mask_checkpoint)
-    app_module.launch(demo, prevent_thread_lock=True, quiet=True)
-    yield demo.local_url, app_module.engine_for(str(mask_checkpoint.resolve()))
-    demo.close()
+    yield from _serve(app_module, mask_checkpoint)
 
 
 def set_slider(page, elem_id: str, value: int) -> None:
