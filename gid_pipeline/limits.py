@@ -29,6 +29,8 @@ MAX_SELF_GUIDANCE_SCALE = 10_000.0
 """Largest motion self-guidance scale u (the paper's is 200)."""
 MAX_AMPLITUDE = 50.0
 """Largest playback amplitude factor."""
+MIN_MOTION_CALIBRATION, MAX_MOTION_CALIBRATION = 0.01, 100.0
+"""Bounds of a checkpoint's motion_calibration (gid calibrate): a larger gap is a training problem, not a scale."""
 MIN_SPEED, MAX_SPEED = 1e-3, 1e3
 """Bounds of a playback speed factor."""
 MAX_VIDEO_SECONDS = 600.0

@@ -44,7 +44,14 @@ from .guidance import (
     self_guided_epsilon,
     to_epsilon,
 )
-from .limits import MAX_GUIDANCE_SCALE, MAX_INFERENCE_STEPS, MAX_NUM_FRAMES, MAX_SELF_GUIDANCE_SCALE
+from .limits import (
+    MAX_GUIDANCE_SCALE,
+    MAX_INFERENCE_STEPS,
+    MAX_MOTION_CALIBRATION,
+    MAX_NUM_FRAMES,
+    MAX_SELF_GUIDANCE_SCALE,
+    MIN_MOTION_CALIBRATION,
+)
 from .media.images import image_tensors
 from .models.frequency_unet import FrequencyUNet
 from .models.image_encoder import EfficientNetLiteEncoder
@@ -102,6 +109,9 @@ class GIDPipeline(DiffusionPipeline):
         model_size: (height, width) the models were trained at; sampling keeps its pixel count (model_resolution).
         default_guidance_scale: the guidance_scale used when a call gives none: the paper's by default, or the
             value a checkpoint was tuned at (its model card says how it was chosen).
+        motion_calibration: a factor on every predicted displacement (1: as trained), fitted on real clips with
+            ``gid calibrate`` to close the gap between the training world's motion scale and photographs'; it
+            moves no pixel's rank, only how far all of them swing.
     """
 
     model_cpu_offload_seq = "image_encoder->unet->vae->renderer"
@@ -117,11 +127,14 @@ class GIDPipeline(DiffusionPipeline):
         image_encoder: EfficientNetLiteEncoder | None = None,
         model_size: tuple[int, int] | list[int] = NATIVE_SIZE,
         default_guidance_scale: float = PAPER_GUIDANCE_SCALE,
+        motion_calibration: float = 1.0,
     ):
         super().__init__()
+        check_number("motion_calibration", motion_calibration, MIN_MOTION_CALIBRATION, MAX_MOTION_CALIBRATION)
         check_image_encoder(unet, image_encoder)
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, image_encoder=image_encoder)
-        self.register_to_config(model_size=tuple(model_size), default_guidance_scale=float(default_guidance_scale))
+        self.register_to_config(model_size=tuple(model_size), default_guidance_scale=float(default_guidance_scale),
+                                motion_calibration=float(motion_calibration))  # fmt: skip
 
     # ------------------------------------------------------------------------------------------ loading
 
@@ -213,8 +226,9 @@ class GIDPipeline(DiffusionPipeline):
 
     @property
     def normalizer(self) -> SpectralNormalizer:
-        """The U-Net's normalisation statistics; a GIDInputError for a U-Net that was never trained."""
-        return self.unet.normalizer
+        """The U-Net's normalisation statistics, scaled by motion_calibration (so that sampling, self-guidance and
+        the returned volumes all see calibrated pixels); a GIDInputError for a U-Net that was never trained."""
+        return self.unet.normalizer.scaled(self.config.get("motion_calibration", 1.0))
 
     @property
     def spatial_multiple(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from gid_pipeline.app.loops import app_timing, gif_plan, loop_controls
 from gid_pipeline.app.photos import draw_poke_marker, force_vector, to_image_pixels
 from gid_pipeline.app.pokes import PokeRequest
 from gid_pipeline.app.sessions import ShownPhotos
-from gid_pipeline.app.storage import OutputFolder
+from gid_pipeline.app.storage import SHARED_SESSION, OutputFolder, session_folder_name
 from gid_pipeline.guidance import PAPER_GUIDANCE_SCALE
 from gid_pipeline.media.images import read_image
 from gid_pipeline.media.video import probe_video, read_video
@@ -39,6 +40,7 @@ from gid_pipeline.spectral.volume import SpectralVolume
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry calls from tests
 gradio_client = pytest.importorskip("gradio_client")
+from gradio.utils import get_upload_folder  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -427,6 +429,26 @@ def test_the_server_keeps_serving_after_errors(served, bad_files):
 # --------------------------------------------------------------------------------------------- the glue
 
 
+def test_a_sessions_outputs_are_stored_once_and_deleted_when_it_ends(served, tmp_path):
+    """A loop's files are written once, in the session's folder inside Gradio's cache (Gradio serves them from there
+    instead of copying them), and go when the session ends (its heartbeat stops: the tab closed)."""
+    client, _ = served
+    visitor = gradio_client.Client(client.src, verbose=False, download_files=tmp_path)
+    folder = OutputFolder().root / session_folder_name(visitor.session_hash)
+    video, _, _, spectrum, _ = loop(visitor, size=64, fps=8, duration=2)
+    written = sorted(path.name for path in folder.iterdir())
+    assert len(written) == 3 and {Path(name).suffix for name in written} == {".mp4", ".gif", ".safetensors"}
+    cache = Path(get_upload_folder())
+    for name in written:  # no second copy anywhere in Gradio's cache
+        assert list(cache.rglob(name)) == [folder / name], name
+    assert Path(video_path(video)).name in written and Path(spectrum).name in written
+    visitor.close()
+    deadline = time.monotonic() + 60.0
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not folder.exists()
+
+
 def test_working_size_keeps_the_aspect_ratio_with_even_sides():
     assert working_size(1024, 819, 512) == (512, 410)
     assert working_size(819, 1024, 128) == (102, 128)
@@ -540,15 +562,40 @@ def test_prediction_settings_and_requests_refuse_out_of_range_values():
         loop_controls(fps=float("nan"))
 
 
-def test_output_folder_sweeps_files_older_than_its_max_age(tmp_path):
+def test_output_folder_keeps_a_folder_per_session_and_sweeps_files_older_than_its_max_age(tmp_path):
     folder = OutputFolder(tmp_path, max_age=60.0)
-    old, fresh = tmp_path / "old.mp4", tmp_path / "fresh.mp4"
+    stale_session = tmp_path / "gone"
+    stale_session.mkdir()
+    old, fresh = stale_session / "old.mp4", tmp_path / "fresh.mp4"
     old.write_bytes(b"x")
     fresh.write_bytes(b"x")
-    os.utime(old, (time.time() - 120, time.time() - 120))
-    path = folder.new_path("loop", ".mp4")
-    assert path.parent == tmp_path and path.suffix == ".mp4" and not path.exists()
-    assert not old.exists() and fresh.exists()
+    for path in (old, stale_session):
+        os.utime(path, (time.time() - 120, time.time() - 120))
+    path = folder.new_path("loop", ".mp4", "abc123")
+    assert path.parent == tmp_path / "abc123" and path.suffix == ".mp4" and not path.exists()
+    assert not old.exists() and not stale_session.exists() and fresh.exists()  # the emptied old folder goes too
+    path.write_bytes(b"12345")
+    assert folder.usage() == (2, 6)
+    folder.end_session("abc123")
+    assert not (tmp_path / "abc123").exists() and fresh.exists()
+    folder.end_session("never-seen")  # nothing to delete: fine
+    assert folder.new_path("loop", ".mp4").parent == tmp_path / SHARED_SESSION  # no session: the shared folder
+
+
+@pytest.mark.parametrize("session", ["../../etc", "a/b", "x" * 65, "shared", "\\server\\share", "."])
+def test_a_session_string_never_names_a_path_outside_the_output_folder(tmp_path, session):
+    name = session_folder_name(session)
+    assert re.fullmatch(r"h[0-9a-f]{32}", name) and OutputFolder(tmp_path).new_path("x", ".mp4", session).parent == (
+        tmp_path / name
+    )
+
+
+def test_the_app_writes_its_outputs_inside_gradios_cache_so_they_are_served_without_a_copy(monkeypatch, tmp_path):
+    from gradio.utils import is_in_or_equal
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    folder = OutputFolder()
+    assert is_in_or_equal(str(folder.new_path("loop", ".mp4", "s1")), str(tmp_path / "cache"))
 
 
 def test_a_photo_is_claimed_once_per_session_however_many_times_change_fires():

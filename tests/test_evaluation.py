@@ -41,6 +41,7 @@ from gid_pipeline.evaluation import (
     write_evaluation,
 )
 from gid_pipeline.evaluation.baselines import mean_magnitudes
+from gid_pipeline.evaluation.calibration import clip_scales, fit_calibration, weighted_median
 from gid_pipeline.evaluation.metrics import MOVING_MIN_PX, MOVING_RELATIVE
 from gid_pipeline.models import SplatRenderer
 from gid_pipeline.models.render_losses import ssim
@@ -502,3 +503,100 @@ def test_cli_rejects_bad_real_clip_input_with_one_line(tmp_path, tiny_dataset, t
         error = capsys.readouterr().err
         assert message in error and error.count("\n") == 1, (argv, error)
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------------ calibration
+
+
+def _as_clips(cases, windows: int = 2):
+    """The dataset's scenes as real-clip cases: each of `windows` consecutive scenes a window of one clip."""
+    return [MotionCase(case.name, f"clip{index // windows}.mp4", "clip", case.image, case.volume)
+            for index, case in enumerate(cases)]  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, st.integers(1, 12), elements=st.floats(-3, 3)),
+       st.lists(st.floats(0.0, 5.0), min_size=12, max_size=12).filter(lambda w: sum(w) > 0))  # fmt: skip
+def test_weighted_median_minimises_weighted_absolute_deviation(values, weights):
+    weights = np.asarray(weights[: values.size])
+    if not weights.sum() > 0:
+        return
+    best = weighted_median(values, weights)
+    cost = lambda m: float((weights * np.abs(values - m)).sum())  # noqa: E731
+    assert all(cost(best) <= cost(m) + 1e-9 for m in np.concatenate([values, np.linspace(-4, 4, 81)]))
+
+
+def test_a_calibrated_report_scores_what_a_scaled_predictor_scores(tiny_dataset):
+    """Recomputed from the report's band RMS, the scale metrics of factor c equal those of sampling c times the
+    prediction: calibration scales exactly, the band error (with its floors) is rescored, not approximated."""
+    cases = _as_clips(list(dataset_cases(tiny_dataset)))
+    noisy = oracle_for(cases, factor=0.3, noise=0.02)
+    report = evaluate_motion(cases, noisy, seeds=(0, 1)).report
+    clips = clip_scales(report)
+    assert [clip.name for clip in clips] == ["clip0.mp4", "clip1.mp4"]
+    for factor in (0.5, 3.0):
+        def scaled(image, generator, factor=factor):
+            volume = noisy(image, generator)
+            return SpectralVolume(volume.spectrum * factor, volume.num_frames, volume.fps)
+
+        rescored = evaluate_motion(cases, scaled, seeds=(0, 1)).report["clips"]
+        for clip in clips:
+            expected = rescored[clip.name]["results"]["gid"]
+            assert factor * clip.calibration.mean() == pytest.approx(expected["calibration"], rel=1e-6)
+            assert clip.band_error(factor) == pytest.approx(expected["band_error"], rel=1e-6)
+
+
+def test_fit_recovers_a_known_scale_and_leaves_clips_out(tiny_dataset):
+    cases = _as_clips(list(dataset_cases(tiny_dataset)))
+    report = evaluate_motion(cases, oracle_for(cases, factor=0.25), seeds=(0,)).report
+    fit = fit_calibration(report)
+    assert fit["factor"] == pytest.approx(4.0)
+    summary = fit["summary_over_clips"]
+    assert summary["before"]["calibration"]["mean"] == pytest.approx(0.25)
+    assert summary["before"]["band_error"]["mean"] == pytest.approx(math.log10(4.0))
+    for variant in ("fitted", "leave_one_out"):
+        assert summary[variant]["calibration"]["mean"] == pytest.approx(1.0)
+        assert summary[variant]["band_error"]["mean"] == pytest.approx(0.0, abs=1e-9)
+    assert all(row["leave_one_out"]["factor"] == pytest.approx(4.0) for row in fit["clips"].values())
+
+
+def test_fit_refuses_reports_it_cannot_use(tiny_dataset):
+    cases = list(dataset_cases(tiny_dataset))
+    report = evaluate_motion(cases, oracle_for(cases), seeds=(0,)).report
+    with pytest.raises(GIDInputError, match="at least 2 videos"):
+        fit_calibration(report)  # procedural cases, no real clips
+    with pytest.raises(GIDInputError, match="no method 'other'"):
+        fit_calibration(report, "other")
+    clips = evaluate_motion(_as_clips(cases), oracle_for(cases), seeds=(0,)).report
+    for case in clips["cases"]:
+        for result in case["results"]["gid"]:
+            del result["band_rms_px"]
+    with pytest.raises(GIDInputError, match="rerun gid evaluate"):
+        fit_calibration(clips)
+    with pytest.raises(GIDInputError, match="not a gid evaluate motion report"):
+        fit_calibration({"kind": "render"})
+
+
+def test_cli_calibrate_writes_the_factor_into_the_checkpoint_it_evaluated(tmp_path, tiny_dataset, capsys):
+    checkpoint = tmp_path / "checkpoint"
+    _tiny_checkpoint(checkpoint)
+    cases = _as_clips(list(dataset_cases(tiny_dataset)))
+    report = evaluate_motion(cases, oracle_for(cases, factor=0.5), seeds=(0,)).report
+    report["command"] = {"checkpoint": str(checkpoint), "motion_calibration": 1.0}
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    out = tmp_path / "fit.json"
+    assert main(["calibrate", str(path), "--write", str(checkpoint), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "clip0.mp4" in printed and "fitted factor 2" in printed and "mean over clips" in printed
+    assert json.loads(out.read_text())["factor"] == pytest.approx(2.0)
+    from gid_pipeline import GIDPipeline
+
+    assert GIDPipeline.from_pretrained(checkpoint).config.motion_calibration == pytest.approx(2.0)
+    capsys.readouterr()
+    # The checkpoint changed since the report: writing again would apply the factor twice.
+    assert main(["calibrate", str(path), "--write", str(checkpoint)]) == 2
+    error = capsys.readouterr().err
+    assert "motion_calibration 2 but the report evaluated a checkpoint with 1.0" in error and error.count("\n") == 1
+    assert main(["calibrate", str(tmp_path / "missing.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err

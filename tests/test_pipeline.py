@@ -244,6 +244,24 @@ def test_default_guidance_scale_comes_from_the_checkpoint(tmp_path):
     assert GIDPipeline(**get_dummy_components()).config.default_guidance_scale == 2.75
 
 
+def test_motion_calibration_scales_every_displacement_and_is_saved(tmp_path):
+    """A checkpoint's motion_calibration multiplies the sampled volume exactly (same seed, same noise) and
+    save/load keeps it; values outside its bounds are refused."""
+    plain = GIDPipeline(**get_dummy_components())
+    plain.set_progress_bar_config(disable=True)
+    calibrated = GIDPipeline(**get_dummy_components(), motion_calibration=2.5)
+    calibrated.save_pretrained(tmp_path)
+    loaded = GIDPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.motion_calibration == 2.5 and plain.config.motion_calibration == 1.0
+    base = plain(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum
+    scaled = loaded(**get_dummy_inputs(output_type="spectrum")).spectral_volumes[0].spectrum
+    torch.testing.assert_close(scaled, 2.5 * base, rtol=1e-5, atol=1e-7)
+    for bad in (0.0, -1.0, 1e3, float("nan")):
+        with pytest.raises(GIDInputError, match="motion_calibration"):
+            GIDPipeline(**get_dummy_components(), motion_calibration=bad)
+
+
 def test_callback_on_step_end_sees_and_replaces_latents(pipe):
     seen = []
 

@@ -102,6 +102,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         seed: float,
         renderer: str,
         brush: Any = None,
+        request: gr.Request | None = None,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
     ) -> tuple[str, str, np.ndarray, str, str]:
         if renderer not in {value for _, value in RENDERERS}:
@@ -114,12 +115,13 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         working = fit_long_side(image, side)
         volume = predict(image, settings)
         app_timing(volume, controls)  # the app's limits, before a frame is rendered
-        video, gif = outputs.new_path("loop", ".mp4"), outputs.new_path("loop", ".gif")
+        session = request.session_hash if request is not None else None
+        video, gif = outputs.new_path("loop", ".mp4", session), outputs.new_path("loop", ".gif", session)
         described = render_loop_on_device(checkpoint, str(video), str(gif), working, volume, controls,
                                           renderer == "learned")  # fmt: skip
         heatmap = motion_heatmap(working, volume, controls.amplitude)
         # As predicted, on the model's grid: `gid render --amplitude --speed` replays it with any controls.
-        spectrum = storable(volume).save(outputs.new_path("spectral-volume", ".safetensors"), half=True)
+        spectrum = storable(volume).save(outputs.new_path("spectral-volume", ".safetensors", session), half=True)
         return str(video), str(gif), heatmap, str(spectrum), described
 
     @user_errors("show the photo under the motion brush")
@@ -202,6 +204,7 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         seed: float,
         steps: float,
         guidance: float,
+        session: gr.Request,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
     ) -> str:
         image = load_photo(file_path(photo))
@@ -215,7 +218,8 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         wx, wy = to_image_pixels(x, y, (width, height), (working.shape[1], working.shape[0]))
         request = PokeRequest(wx, wy, direction, force, damping, hold, frames)
         volume = motion_for(image, motion_file, seed, steps, guidance)
-        return str(render_poke_video(outputs.new_path("poke", ".mp4"), engine.player(), working, volume, request))
+        video = outputs.new_path("poke", ".mp4", session.session_hash)
+        return str(render_poke_video(video, engine.player(), working, volume, request))
 
     @user_errors("poke live")
     def send_live_basis(
@@ -239,7 +243,14 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
 
     @user_errors("record the live poke")
     def record_live(
-        photo: Any, motion_file: Any, size: float, seed: float, steps: float, guidance: float, evt: gr.EventData
+        photo: Any,
+        motion_file: Any,
+        size: float,
+        seed: float,
+        steps: float,
+        guidance: float,
+        request: gr.Request,
+        evt: gr.EventData,
     ) -> str:
         """Record: the live interaction rendered on the server, as the Poke button renders (full basis, softmax
         splatting), at the poke video size."""
@@ -247,7 +258,8 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         working = fit_long_side(image, video_side(size))
         interaction = live.parse_interaction(evt._data, working.shape[:2])
         basis = ModalBasis.from_volume(motion_for(image, motion_file, seed, steps, guidance), *working.shape[:2])
-        return str(live.render_interaction_video(outputs.new_path("poke", ".mp4"), working, basis, interaction))
+        video = outputs.new_path("poke", ".mp4", request.session_hash)
+        return str(live.render_interaction_video(video, working, basis, interaction))
 
     # ---------------------------------------------------------------------------------------------- From video
     @user_errors("make a loop from the clip")
@@ -257,18 +269,27 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         duration: float,
         size: float,
         amplitude: float,
+        session: gr.Request,
         progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (Gradio reads the default)
     ) -> tuple[str, str, dict]:
         request = ClipRequest(start=start, duration=duration, long_side=size, amplitude=amplitude)
         motion, note = measure_clip(clip, request)
         if note:
             gr.Warning(sentence(note))
-        video = outputs.new_path("clip-loop", ".mp4")
+        video = outputs.new_path("clip-loop", ".mp4", session.session_hash)
         controls = loop_controls(amplitude=request.amplitude)  # the clip's window, at its own rate
         render_loop_on_device(checkpoint, str(video), None, motion.image, motion.volume, controls, False)
-        spectrum = storable(motion.volume).save(outputs.new_path("clip-spectral-volume", ".safetensors"), half=True)
-        still = save_png(outputs.new_path("clip-still", ".png"), motion.image)
+        folder = session.session_hash
+        spectrum = storable(motion.volume).save(outputs.new_path("clip-spectral-volume", ".safetensors", folder),
+                                                half=True)  # fmt: skip
+        still = save_png(outputs.new_path("clip-still", ".png", folder), motion.image)
         return str(video), str(spectrum), {"still": str(still), "spectrum": str(spectrum)}
+
+    def end_session(request: gr.Request) -> None:
+        """The browser tab closed: its output files go now, and so does what the app remembers of it."""
+        outputs.end_session(request.session_hash)
+        for record in (shown_photos, live_sent, brush_photos):
+            record.forget(request.session_hash or "")
 
     def send_to_poke(state: dict | None) -> tuple[Any, Any, Any]:
         if not state:
@@ -592,5 +613,6 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
             api_visibility="private",
             concurrency_limit=None,
         )
+        demo.unload(end_session)
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo

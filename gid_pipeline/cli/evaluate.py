@@ -128,6 +128,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     evaluation.report["command"] = {
         "data": str(args.data),
         "checkpoint": None if args.baselines_only else str(args.checkpoint),
+        "motion_calibration": None if args.baselines_only else pipe.config.get("motion_calibration", 1.0),
         "steps": args.steps,
         "guidance_scale": args.guidance_scale,
         "reference": None if args.reference is None else str(args.reference),
@@ -192,8 +193,59 @@ def _evaluate_renderer(args: argparse.Namespace) -> None:
     _write(evaluation, args.out)
 
 
+def _calibrate(args: argparse.Namespace) -> None:
+    import json
+
+    from ..evaluation.calibration import fit_calibration
+    from ..files import check_output, write_bytes_atomic, write_json_atomic
+
+    if args.out is not None:
+        check_output(args.out)
+    if not args.report.is_file():
+        raise GIDInputError(f"report {args.report} does not exist")
+    try:
+        report = json.loads(args.report.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise GIDInputError(f"cannot read the report {args.report}: {error}") from error
+    index_path = None
+    if args.write is not None:
+        check_checkpoint(args.write)
+        index_path = args.write / "model_index.json"
+        try:
+            index = json.loads(index_path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise GIDInputError(f"cannot read {index_path}: {error}") from error
+        current = float(index.get("motion_calibration", 1.0))
+        evaluated = report.get("command", {}).get("motion_calibration")
+        if evaluated is None or abs(float(evaluated) - current) > 1e-9 * current:
+            raise GIDInputError(f"{args.write} has motion_calibration {current:g} but the report evaluated a "
+                                f"checkpoint with {evaluated}: evaluate this checkpoint again first")  # fmt: skip
+    fit = fit_calibration(report, args.method)
+    summary = fit["summary_over_clips"]
+    print(f"{'clip':<28}{'calibration':>34}{'band error':>30}")
+    print(f"{'':<28}{'before  fitted  left-out':>34}{'before  fitted  left-out':>30}")
+    for name, row in fit["clips"].items():
+        cells = [row[variant][metric] for metric in ("calibration", "band_error")
+                 for variant in ("before", "fitted", "leave_one_out")]  # fmt: skip
+        print(f"{name[:27]:<28}" + "".join(f"{value:8.3f}" for value in cells[:3]) + " " * 10
+              + "".join(f"{value:8.3f}" for value in cells[3:]))  # fmt: skip
+    means = [summary[variant][metric]["mean"] for metric in ("calibration", "band_error")
+             for variant in ("before", "fitted", "leave_one_out")]  # fmt: skip
+    print(f"{'mean over clips':<28}" + "".join(f"{value:8.3f}" for value in means[:3]) + " " * 10
+          + "".join(f"{value:8.3f}" for value in means[3:]))  # fmt: skip
+    print(f"fitted factor {fit['factor']:.4g} (AUROC and Spearman do not change with it)")
+    if args.out is not None:
+        write_json_atomic(args.out, fit)
+        print(f"wrote {args.out}")
+    if index_path is not None:
+        index["motion_calibration"] = current * fit["factor"]
+        # In the layout diffusers' save_pretrained writes, so the file's diff is the one value.
+        write_bytes_atomic(index_path, (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
+        print(f"set motion_calibration = {index['motion_calibration']:.4g} in {index_path} (was {current:g})")
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add evaluate and evaluate-renderer to the ``gid`` subcommands."""
+    """Add evaluate, calibrate and evaluate-renderer to the ``gid`` subcommands."""
     from .. import DEFAULT_CHECKPOINT
 
     evaluate = commands.add_parser(
@@ -235,6 +287,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("-o", "--out", type=Path, default=Path("evaluation/motion"), help="output folder "
                           "(evaluation/motion)")  # fmt: skip
     evaluate.set_defaults(run=_evaluate)
+
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="fit a checkpoint's motion_calibration from a gid evaluate report of real clips",
+        description="Fit the one factor on every predicted displacement that minimises the band error of REPORT "
+        "(gid evaluate on a folder of real clips, e.g. ../shared/data/real_val) and print calibration and band "
+        "error per clip before, with the factor, and with the factor fitted on the other clips only (an honest "
+        "estimate for unseen photos). AUROC and Spearman do not depend on it. --write stores it in the checkpoint "
+        "that REPORT evaluated.",
+    )
+    calibrate.add_argument("report", type=Path, help="report.json of gid evaluate on real clips")
+    calibrate.add_argument("--method", default="gid", help="the report's method to calibrate (gid)")
+    calibrate.add_argument("--write", type=Path, help="checkpoint folder whose model_index.json gets the factor "
+                           "(multiplied into the motion_calibration the report evaluated)")  # fmt: skip
+    calibrate.add_argument("-o", "--out", type=Path, help="also write the fit and every number as JSON")
+    calibrate.set_defaults(run=_calibrate)
 
     renderer = commands.add_parser(
         "evaluate-renderer",

@@ -65,8 +65,8 @@ def _build_pipeline(args: argparse.Namespace) -> None:
     width, height = args.size
     pipe = build_pipeline(
         args.vae, args.unet, args.renderer, args.image_encoder, model_size=(height, width),
-        default_guidance_scale=args.guidance_scale,
-    )
+        default_guidance_scale=args.guidance_scale, motion_calibration=args.motion_calibration,
+    )  # fmt: skip
     output = save_pipeline(pipe, args.output, overwrite=args.overwrite)
     renderer = "a learned renderer" if pipe.renderer is not None else "pixel splatting (no learned renderer)"
     print(f"wrote {output} (K = {pipe.unet.config.num_frequencies}, {type(pipe.scheduler).__name__} "
@@ -164,6 +164,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=non_negative_float,
         default=PAPER_GUIDANCE_SCALE,
         help=f"the pipeline's default guidance scale ({PAPER_GUIDANCE_SCALE:g}, the paper's; tune with gid evaluate)",
+    )
+    build.add_argument(
+        "--motion-calibration",
+        type=positive_float,
+        default=1.0,
+        help="a factor on every predicted displacement, fitted on real clips with gid calibrate (1: as trained)",
     )
     build.set_defaults(run=_build_pipeline)
 

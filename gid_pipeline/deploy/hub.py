@@ -131,6 +131,7 @@ def build_pipeline(
     image_encoder_dir: str | Path | None = None,
     model_size: tuple[int, int] = NATIVE_SIZE,
     default_guidance_scale: float = PAPER_GUIDANCE_SCALE,
+    motion_calibration: float = 1.0,
 ) -> GIDPipeline:
     """Assemble a GIDPipeline from training exports, checking that the pieces fit.
 
@@ -143,6 +144,7 @@ def build_pipeline(
         image_encoder_dir: the image encoder (gid convert-encoder) of a U-Net conditioned on its features.
         model_size: (height, width) the models were trained at.
         default_guidance_scale: the pipeline's guidance scale when a call gives none (tune it with gid evaluate).
+        motion_calibration: a factor on every predicted displacement (fit it with gid calibrate).
 
     Checks: the U-Net's K and latent channels match the VAE's normalisation statistics and latents, the U-Net's
     image encoder downsamples as the VAE, the VAE's scaling_factor was fitted, and the U-Net carries (or sits beside)
@@ -196,7 +198,7 @@ def build_pipeline(
     scheduler = SCHEDULERS["dpm"](training_scheduler.config)
     return GIDPipeline(
         vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, image_encoder=image_encoder,
-        model_size=model_size, default_guidance_scale=default_guidance_scale,
+        model_size=model_size, default_guidance_scale=default_guidance_scale, motion_calibration=motion_calibration,
     )  # fmt: skip
 
 

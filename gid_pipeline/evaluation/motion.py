@@ -164,7 +164,7 @@ def _finite_or_none(value: float) -> float | None:
 
 def _score(
     volume: SpectralVolume, case: MotionCase, truth: _Truth
-) -> tuple[dict[str, float | None], torch.Tensor, tuple[np.ndarray, np.ndarray]]:
+) -> tuple[dict[str, Any], torch.Tensor, tuple[np.ndarray, np.ndarray]]:
     """Metrics of one predicted volume (already on the case's grid), its (H, W) amplitude over the common band in
     pixels and its profile over the true moving mask."""
     band = min(float(volume.frequencies_hz[-1]), float(case.volume.frequencies_hz[-1]))
@@ -182,6 +182,8 @@ def _score(
         "band_error": _finite_or_none(band_error(bands, truth.bands)),
         "profile_error": profile_error(frequencies, profile, truth.frequencies, truth.profile),
     }
+    # Kept beside the metrics so that a global amplitude calibration can be fitted from the report (calibration.py).
+    metrics["band_rms_px"] = [_finite_or_none(float(value)) for value in bands]
     return metrics, predicted, (frequencies, profile)
 
 

@@ -237,6 +237,13 @@ class SpectralNormalizer:
             )
         return torch.tensor(self.scales, dtype=spectrum.dtype, device=spectrum.device).view(-1, 1, 1, 1)
 
+    def scaled(self, factor: float) -> SpectralNormalizer:
+        """The same statistics with every s_k times factor (> 0): its denormalize gives factor times the
+        displacements (pixels) of this one's for the same normalised input."""
+        if factor == 1.0:
+            return self
+        return SpectralNormalizer(tuple(float(s) * factor for s in self.scales), self.percentile)
+
     def normalize(self, spectrum: torch.Tensor) -> torch.Tensor:
         """(..., K, 4, H, W) pixels -> same shape, normalised (dimensionless)."""
         scaled = spectrum / self._scale_tensor(spectrum)
