@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,8 +66,9 @@ def _from_video(args: argparse.Namespace) -> None:
         raise GIDInputError(f"{args.clip}: {error}") from None
     end, seconds = window.start + window.num_frames, window.num_frames / clip.fps
     drift = "" if motion.drift is None else f"; drift removed (median {float(np.median(motion.drift)):.2f} px)"
+    seam = "" if math.isnan(window.seam_ratio) else f", its seam step {window.seam_ratio:.2f}x its median step"
     print(f"loop: frames {window.start}-{end - 1} of {len(clip.frames)} at {clip.fps:g} fps ({seconds:.2f} s); the "
-          f"frame after it differs from its first by {window.mismatch:.2f} grey levels{drift}")  # fmt: skip
+          f"frame after it differs from its first by {window.mismatch:.2f} grey levels{seam}{drift}")  # fmt: skip
     if args.spectrum_out is not None:
         motion.volume.save(args.spectrum_out)
         print(f"wrote {args.spectrum_out}")

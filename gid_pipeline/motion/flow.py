@@ -18,6 +18,8 @@ from typing import Literal
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..errors import GIDInputError
@@ -129,6 +131,24 @@ def estimate_flow(
         camera_motion = np.zeros(n_frames, np.float32)
         flow[others], camera_motion[others] = remove_camera_motion(flow[others], stabilize)
     return FlowResult(flow=flow, reliability=mask, camera_motion=camera_motion)
+
+
+def sample_fields(fields: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
+    """Fields read at displaced points: out[n](p) = fields[n](p + displacement(p)), bilinear, edges replicated.
+
+    Args:
+        fields: (N, C, H, W) float, e.g. flows in pixels.
+        displacement: (2, H, W) pixels, channel 0 = x (columns), 1 = y (rows); pixel centres at integers.
+
+    Returns:
+        (N, C, H, W), the dtype of fields.
+    """
+    _, _, height, width = fields.shape
+    xs = torch.arange(width, dtype=fields.dtype).view(1, width) + displacement[0].to(fields.dtype)
+    ys = torch.arange(height, dtype=fields.dtype).view(height, 1) + displacement[1].to(fields.dtype)
+    grid = torch.stack([xs * (2.0 / max(width - 1, 1)) - 1.0, ys * (2.0 / max(height - 1, 1)) - 1.0], dim=-1)
+    grid = grid.unsqueeze(0).expand(fields.shape[0], -1, -1, -1)
+    return F.grid_sample(fields, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def forward_backward_consistency(

@@ -1,8 +1,12 @@
-"""Where a clip's loop starts and how long it is, video-texture style (Schödl et al. 2000): the window whose end best
-matches its start, so that the frame after the window's last one looks like its first and the loop closes with
-the smallest visible jump. Frames are compared as small blurred grey thumbnails (what a viewer sees of a step,
-not sensor noise), by mean absolute grey-level difference, averaged over the frames just before and after (Schödl's
-filter that preserves dynamics: the loop must not only return to where it started but move on as it did).
+"""Where a clip's loop starts and how long it is, video-texture style (Schödl et al. 2000): the window whose seam, the
+step from its last frame back to its first, looks most like an ordinary step of the clip. Frames are compared as
+small blurred grey thumbnails (what a viewer sees of a step, not sensor noise), by mean absolute grey-level
+difference, averaged over the frames just before and after (Schödl's filter that preserves dynamics: the loop must
+not only return to where it started but move on as it did). The jump is judged against the window's median step,
+because a cut is seen for what it is against how fast the picture changes around it: a mismatch that passes
+unnoticed in a gust shows in a lull, and a closing frame that matches the first still makes a visible seam when
+the motion right before the cut is faster than usual (tree.avi: the best-matching window's seam step was 1.4x the
+median, in pixels and in thumbnails alike).
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from .clip import ClipMotion, clip_motion
 
 THUMBNAIL_SIDE = 64  # pixels of the longer side of the thumbnails compared
 THUMBNAIL_BLUR = 1.0  # Gaussian sigma in thumbnail pixels
-# A longer loop is worth this much mismatch (grey levels per doubling of its length): among windows that close
-# about as well, the longer one keeps more of the clip's motion and repeats less often.
-LENGTH_PREFERENCE = 0.15
+# A longer loop is worth this much seam visibility (in median steps) per doubling of its length: among windows that
+# close about as well, the longer one keeps more of the clip's motion and repeats less often.
+LENGTH_PREFERENCE = 0.1
 DYNAMICS_TAPS = 1  # frames on each side averaged into a window's mismatch (1: the pair before and after too)
 
 
@@ -32,11 +36,14 @@ class LoopWindow:
 
     mismatch: mean |grey level| difference of the thumbnails of the first and the closing frame and of their
         neighbours (dynamics_distance; 0-255).
+    seam_ratio: the thumbnails' jump from the window's last frame to its first (dynamics_distance) over the
+        median step between its consecutive frames: about 1 for a seam like any other step; NaN when not chosen.
     """
 
     start: int
     num_frames: int
     mismatch: float
+    seam_ratio: float = float("nan")
 
 
 def thumbnails(frames: np.ndarray) -> torch.Tensor:
@@ -61,14 +68,26 @@ def dynamics_distance(distance: torch.Tensor, taps: int = DYNAMICS_TAPS) -> torc
     return summed / count
 
 
+def window_medians(values: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(N,) values -> (N, L) median of values[s : s + lengths[j]] for every start s (NaN where it does not fit)."""
+    medians = torch.full((len(values), len(lengths)), float("nan"), dtype=values.dtype)
+    for column, length in enumerate(lengths.tolist()):  # one vectorised median per length, not per window
+        if length <= len(values):
+            medians[: len(values) - length + 1, column] = values.unfold(0, length, 1).median(dim=1).values
+    return medians
+
+
 def choose_loop_window(
     frames: np.ndarray, min_frames: int, max_frames: int, start: int | None = None, num_frames: int | None = None
 ) -> LoopWindow:
     """The window of a clip (N frames) that loops best, among lengths min_frames..max_frames (the closing frame
     start + length must exist, so length <= N - 1 - start).
 
-    The score is mismatch - LENGTH_PREFERENCE * log2(length): how well the closing frame matches the first, with a
-    mild preference for longer loops. start or num_frames given fixes that part of the choice.
+    The score is (mismatch + |jump - step|) / step - LENGTH_PREFERENCE * log2(length), with step the window's median
+    step and jump the step from its last frame to its first (module docstring): the seam must close (the frame
+    after the window looks like its first) and the step shown there must be an ordinary one; longer loops are
+    mildly preferred. start or num_frames given
+    fixes that part of the choice.
 
     Raises:
         GIDInputError: no window fits (the clip is too short for min_frames, or the fixed parts do not fit).
@@ -77,7 +96,8 @@ def choose_loop_window(
     if not 2 <= min_frames <= max_frames:
         raise GIDInputError(f"loop lengths must satisfy 2 <= min_frames <= max_frames, got {min_frames}, {max_frames}")
     thumbs = thumbnails(frames)
-    distance = dynamics_distance(torch.cdist(thumbs[None], thumbs[None], p=1.0)[0] / thumbs.shape[1])
+    raw = torch.cdist(thumbs[None], thumbs[None], p=1.0)[0] / thumbs.shape[1]
+    distance = dynamics_distance(raw)
     starts = torch.arange(total) if start is None else torch.tensor([start])
     lengths = torch.arange(min_frames, max_frames + 1) if num_frames is None else torch.tensor([num_frames])
     ends = starts[:, None] + lengths[None, :]
@@ -87,11 +107,21 @@ def choose_loop_window(
             f"no loop of {lengths.min().item()}-{lengths.max().item()} frames fits a {total}-frame clip from frame "
             f"{'any' if start is None else start} (a loop needs one more frame after it to close)"
         )
-    mismatch = distance[starts[:, None].clamp(max=total - 1), ends.clamp(max=total - 1)]
-    score = torch.where(valid, mismatch - LENGTH_PREFERENCE * torch.log2(lengths.float())[None, :], torch.inf)
+    row_index, end_index = starts[:, None].clamp(0, total - 1), ends.clamp(max=total - 1)
+    mismatch = distance[row_index, end_index]
+    jump = distance[end_index - 1, row_index]  # the seam: last frame, then the first again
+    steps = torch.diagonal(raw, 1)  # steps[t]: frame t to frame t + 1
+    typical = window_medians(steps, lengths)[row_index.clamp(max=len(steps) - 1)[:, 0]]
+    typical = typical.clamp_min(1e-3)  # a still clip: grey-level steps of a thousandth are no motion
+    ratio = jump / typical
+    # The two ways a seam shows: the closing frame differs from the first (a jump), and the step the loop shows
+    # there is unlike an ordinary one (a lurch, or a stall where the window holds a frame equal to its first).
+    visibility = (mismatch + (jump - typical).abs()) / typical
+    score = torch.where(valid, visibility - LENGTH_PREFERENCE * torch.log2(lengths.float())[None, :], torch.inf)
     best = int(score.argmin())
     row, column = divmod(best, len(lengths))
-    return LoopWindow(int(starts[row]), int(lengths[column]), float(mismatch[row, column]))
+    return LoopWindow(int(starts[row]), int(lengths[column]), float(mismatch[row, column]),
+                      float(ratio[row, column]))  # fmt: skip
 
 
 def shortest_loop(num_frequencies: int, fps: float) -> int:
