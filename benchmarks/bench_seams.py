@@ -6,9 +6,10 @@ invisible). Two ratios, 1 for a seam like any other step (gid_pipeline.evaluatio
 
 Rows: every example photo (assets/examples/*.jpg) through the pipeline, with the paper's motion self-guidance off
 and on (to choose the default from the numbers); tests/data/tree.avi and every clip of a folder of clips
-(default ../shared/data/real_val) through from-video's loop choice (motion.loop_window.clip_loop: the window that
-closes best, drift removed), with the share of the clip's motion amplitude (RMS of the measured flow over the
-window) that the loop keeps. Medians over the clips are printed last. Results go to benchmarks/results/seams.json.
+(default ../shared/data/real_val) through from-video's loop choice (motion.loop_window.clip_loop: the window
+whose seam step looks like its own steps, its end measured from the closing frame, drift removed), with the share
+of the clip's motion amplitude (RMS of the measured flow over the window) that the loop keeps. Medians over the
+clips are printed last. Results go to benchmarks/results/seams.json.
 
 Run: python benchmarks/bench_seams.py [--checkpoint assets/gid-default] [--clips DIR] [--long-side 256]
      [--steps 25] [--formats mp4,webm,gif] [--self-guidance 0,30] [--threads 2]

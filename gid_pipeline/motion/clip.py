@@ -6,6 +6,7 @@ turn a short clip of something swaying into a seamless loop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,9 +104,8 @@ def clip_motion(
         closing_frame: (H, W, 3) the frame one period after frame 0 (the clip's frame T), for a loop: where
             things have drifted by then (the flow to it) is removed linearly over the period, t / T of it from
             frame t, so that the trajectories return to where they started and the loop closes without a snap
-            back (motion.loop_window picks windows whose closing frame matches frame 0); the period is measured
-            from both frame 0 and the closing frame (closed_trajectory), so the seam is not its noisiest step.
-            Twice the optical flow.
+            back (motion.loop_window picks windows whose closing frame matches frame 0); the period's last tenth
+            is measured from the closing frame (closed_trajectory), so the seam is not its noisiest step.
 
     Raises:
         GIDInputError: too few frames for K, or no motion in the clip.
@@ -120,10 +120,13 @@ def clip_motion(
     result = estimate_flow(analysed, method=method, stabilize=stabilize, progress=progress)
     flow, drift = torch.from_numpy(result.flow), None
     if closing_frame is not None:
-        backward = estimate_flow(analysed, method=method, reference=num_frames, stabilize=stabilize,
-                                 progress=progress)  # fmt: skip
+        # Only the frames closed_trajectory reads from the closing frame need its flow (a tenth of the period).
+        first = math.floor((1.0 - CLOSING_BLEND) * num_frames)
+        backward = torch.zeros_like(flow)
+        backward[first:] = torch.from_numpy(estimate_flow(analysed[first:], method=method,
+                                                          reference=num_frames - first, stabilize=stabilize).flow)
         drift = flow[-1].norm(dim=0).numpy()
-        flow = closed_trajectory(flow, torch.from_numpy(backward.flow))
+        flow = closed_trajectory(flow, backward)
     if loop_taper is None:
         loop_taper = 0.0 if closing_frame is not None else DRIFT_TAPER
     spectrum = fit_loop_spectrum(flow, num_frequencies, loop_taper)
