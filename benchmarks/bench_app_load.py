@@ -48,14 +48,10 @@ def rss_mb(pid: int) -> float:
 
 def folder_usage(folder: Path) -> dict[str, float]:
     """Files and MB under a folder now (files deleted meanwhile are skipped)."""
-    sizes = []
-    for path in folder.rglob("*"):
-        try:
-            if path.is_file():
-                sizes.append(path.stat().st_size)
-        except OSError:
-            pass
-    return {"files": len(sizes), "mb": round(sum(sizes) / 1024**2, 2)}
+    from gid_pipeline.app.storage import OutputFolder
+
+    files, size = OutputFolder(folder).usage()
+    return {"files": files, "mb": round(size / 1024**2, 2)}
 
 
 def free_port() -> int:
