@@ -276,10 +276,10 @@ def build_demo(checkpoint: str | os.PathLike[str] | None = None) -> gr.Blocks:
         motion, note = measure_clip(clip, request)
         if note:
             gr.Warning(sentence(note))
-        video = outputs.new_path("clip-loop", ".mp4", session.session_hash)
+        folder = session.session_hash
+        video = outputs.new_path("clip-loop", ".mp4", folder)
         controls = loop_controls(amplitude=request.amplitude)  # the clip's window, at its own rate
         render_loop_on_device(checkpoint, str(video), None, motion.image, motion.volume, controls, False)
-        folder = session.session_hash
         spectrum = storable(motion.volume).save(outputs.new_path("clip-spectral-volume", ".safetensors", folder),
                                                 half=True)  # fmt: skip
         still = save_png(outputs.new_path("clip-still", ".png", folder), motion.image)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import shlex
 from pathlib import Path
@@ -194,8 +195,6 @@ def _evaluate_renderer(args: argparse.Namespace) -> None:
 
 
 def _calibrate(args: argparse.Namespace) -> None:
-    import json
-
     from ..evaluation.calibration import fit_calibration
     from ..files import check_output, write_bytes_atomic, write_json_atomic
 

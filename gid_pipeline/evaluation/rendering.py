@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.builder import centre_crop, cover_size
@@ -33,7 +32,7 @@ from ..data.triples import HELD_OUT_SEED
 from ..errors import GIDInputError
 from ..media.video import probe_video, read_video
 from ..models.renderer import SplatRenderer
-from ..motion.flow import estimate_flow
+from ..motion.flow import estimate_flow, sample_fields
 from ..procedural.scenes import generate_scene
 from ..rendering.loop import render_frames, softmax_metric
 from ..rendering.splatting import motion_metric
@@ -144,14 +143,8 @@ def backward_warp(image: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
 
     Bilinear, border padding, pixel centres at integer coordinates (align_corners=True).
     """
-    batch, _, height, width = flows.shape
-    xs = torch.arange(width, dtype=flows.dtype, device=flows.device).view(1, 1, width)
-    ys = torch.arange(height, dtype=flows.dtype, device=flows.device).view(1, height, 1)
-    grid_x = (xs - flows[:, 0]) * (2.0 / max(width - 1, 1)) - 1.0
-    grid_y = (ys - flows[:, 1]) * (2.0 / max(height - 1, 1)) - 1.0
-    grid = torch.stack([grid_x, grid_y], dim=-1)
-    source = image.unsqueeze(0).expand(batch, -1, -1, -1).to(flows.dtype)
-    return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    source = image.unsqueeze(0).expand(flows.shape[0], -1, -1, -1).to(flows.dtype)
+    return sample_fields(source, -flows)
 
 
 Renderer = Callable[[RenderCase, torch.Tensor], torch.Tensor]

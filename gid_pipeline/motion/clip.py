@@ -76,7 +76,9 @@ def closed_trajectory(forward: torch.Tensor, backward: torch.Tensor) -> torch.Te
     time = (torch.arange(num_frames, dtype=forward.dtype) / num_frames).view(-1, 1, 1, 1)
     weight = ((time - (1.0 - CLOSING_BLEND)) / CLOSING_BLEND).clamp(0.0, 1.0)
     drift = forward[num_frames]
-    from_end = drift + sample_fields(backward[:num_frames], drift)
+    blended = weight.flatten() > 0  # the closing frame's flow is read (and needed) only there
+    from_end = forward[:num_frames].clone()
+    from_end[blended] = drift + sample_fields(backward[:num_frames][blended], drift)
     return (1.0 - weight) * forward[:num_frames] + weight * from_end - time * drift
 
 

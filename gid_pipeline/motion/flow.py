@@ -134,20 +134,21 @@ def estimate_flow(
 
 
 def sample_fields(fields: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
-    """Fields read at displaced points: out[n](p) = fields[n](p + displacement(p)), bilinear, edges replicated.
+    """Fields read at displaced points: out[n](p) = fields[n](p + d_n(p)), bilinear, edges replicated.
 
     Args:
-        fields: (N, C, H, W) float, e.g. flows in pixels.
-        displacement: (2, H, W) pixels, channel 0 = x (columns), 1 = y (rows); pixel centres at integers.
+        fields: (N, C, H, W) float, e.g. flows in pixels or images.
+        displacement: (2, H, W) pixels for every field, or (N, 2, H, W) one per field; channel 0 = x (columns),
+            1 = y (rows); pixel centres at integers.
 
     Returns:
         (N, C, H, W), the dtype of fields.
     """
-    _, _, height, width = fields.shape
-    xs = torch.arange(width, dtype=fields.dtype).view(1, width) + displacement[0].to(fields.dtype)
-    ys = torch.arange(height, dtype=fields.dtype).view(height, 1) + displacement[1].to(fields.dtype)
+    count, _, height, width = fields.shape
+    shift = displacement.to(device=fields.device, dtype=fields.dtype).expand(count, 2, height, width)
+    xs = torch.arange(width, dtype=fields.dtype, device=fields.device).view(1, 1, width) + shift[:, 0]
+    ys = torch.arange(height, dtype=fields.dtype, device=fields.device).view(1, height, 1) + shift[:, 1]
     grid = torch.stack([xs * (2.0 / max(width - 1, 1)) - 1.0, ys * (2.0 / max(height - 1, 1)) - 1.0], dim=-1)
-    grid = grid.unsqueeze(0).expand(fields.shape[0], -1, -1, -1)
     return F.grid_sample(fields, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 

@@ -86,8 +86,7 @@ def choose_loop_window(
     The score is (mismatch + |jump - step|) / step - LENGTH_PREFERENCE * log2(length), with step the window's median
     step and jump the step from its last frame to its first (module docstring): the seam must close (the frame
     after the window looks like its first) and the step shown there must be an ordinary one; longer loops are
-    mildly preferred. start or num_frames given
-    fixes that part of the choice.
+    mildly preferred. start or num_frames given fixes that part of the choice.
 
     Raises:
         GIDInputError: no window fits (the clip is too short for min_frames, or the fixed parts do not fit).
