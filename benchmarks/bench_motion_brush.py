@@ -8,17 +8,27 @@ compared with the same seed's sample without a mask. Per case and seed:
   moving region, with and without the mask (targets: calibration in [0.5, 2]; band error at least 20 % lower);
 - AUROC without the mask (the ordinary prior).
 
+"masked" is what the pipeline returns (what is painted "stays still" held exactly still: hold_still_painted);
+"model" the same sample before that, the model's own answer to the mask (its leak is the honest measure of what
+the diffusion model learned).
+
 Cases: the clips of a folder (default ../shared/data/real_val, validation only: ground truth from optical flow,
 masks and ignore boxes as gid evaluate makes them) and, with --dataset, a prepared procedural hold-out (exact
 motion). Results: benchmarks/results/motion_brush.json.
 
+The brush's own amplitude factor (the pipeline's mask_motion_calibration) is fitted on the clips as gid calibrate
+fits motion_calibration (evaluation.calibration: the factor minimising the mean band error over clips, with
+leave-one-clip-out scores); --write DIR stores it in that checkpoint's model_index.json (multiplied into the one
+this run evaluated).
+
 Run: python benchmarks/bench_motion_brush.py [--checkpoint DIR] [--clips DIR] [--dataset DIR] [--seeds 3]
-     [--windows 1] [--steps 25] [--guidance-scale G] [--max-cases N]
+     [--windows 1] [--steps 25] [--guidance-scale G] [--max-cases N] [--write DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 from pathlib import Path
@@ -28,6 +38,7 @@ import torch
 
 from gid_pipeline import GIDPipeline
 from gid_pipeline.evaluation import clip_cases, dataset_cases, load_ignore, plan_clips
+from gid_pipeline.evaluation.calibration import ClipScales, fit_factor
 from gid_pipeline.evaluation.masks import amplitude_masks
 from gid_pipeline.evaluation.metrics import (
     amplitude_calibration,
@@ -36,6 +47,7 @@ from gid_pipeline.evaluation.metrics import (
     band_rms,
     motion_amplitude,
 )
+from gid_pipeline.motion.mask import hold_still
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
@@ -55,9 +67,12 @@ def scores(volume, case, masks) -> dict[str, float]:
     true = motion_amplitude(case.volume.spectrum, case.volume.frequencies_hz, band)
     truth_bands = band_rms(case.volume.spectrum, masks.moving, case.volume.frequencies_hz)
     judged = masks.moving | masks.still
+    bands = band_rms(volume.spectrum, masks.moving, volume.frequencies_hz)
     out = {
         "calibration": amplitude_calibration(predicted, true, masks.moving),
-        "band_error": band_error(band_rms(volume.spectrum, masks.moving, volume.frequencies_hz), truth_bands),
+        "band_error": band_error(bands, truth_bands),
+        "band_rms_px": [None if not np.isfinite(v) else float(v) for v in bands],
+        "true_band_rms_px": [None if not np.isfinite(v) else float(v) for v in truth_bands],
     }
     if bool(masks.still.any()):
         out["auroc"] = auroc(predicted[judged], masks.moving[judged])
@@ -65,6 +80,29 @@ def scores(volume, case, masks) -> dict[str, float]:
                (("still", masks.still), ("moving", masks.moving))}  # fmt: skip
         out["leak"] = rms["still"] / max(rms["moving"], 1e-12)
     return out
+
+
+def fit_mask_calibration(rows: list[dict]) -> dict:
+    """The factor on the masked samples' motion that minimises the clips' mean band error, and the scores with it
+    (fitted on all clips, and each clip with the factor of the others)."""
+    clips: dict[str, list[dict]] = {}
+    for row in rows:
+        clips.setdefault(row["case"].split("@")[0], []).append(row["masked"])
+
+    def array(entries: list[dict], key: str) -> np.ndarray:
+        return np.array([[np.nan if v is None else v for v in entry[key]] for entry in entries], np.float64)
+
+    scales = [ClipScales(name, np.array([e["calibration"] for e in entries]), array(entries, "band_rms_px"),
+                         array(entries, "true_band_rms_px")) for name, entries in clips.items()]  # fmt: skip
+    factor = fit_factor(scales)
+    scored = {"before": [], "fitted": [], "leave_one_out": []}
+    for index, clip in enumerate(scales):
+        held_out = fit_factor(scales[:index] + scales[index + 1 :])
+        for variant, value in (("before", 1.0), ("fitted", factor), ("leave_one_out", held_out)):
+            scored[variant].append((value * float(clip.calibration.mean()), clip.band_error(value)))
+    return {"factor": factor, **{f"{variant} {metric}": statistics.mean(pair[i] for pair in pairs)
+                                 for variant, pairs in scored.items()
+                                 for i, metric in enumerate(("calibration", "band_error"))}}  # fmt: skip
 
 
 def main() -> None:
@@ -77,6 +115,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--guidance-scale", type=float)
     parser.add_argument("--max-cases", type=int)
+    parser.add_argument("--write", type=Path, help="store the fitted mask_motion_calibration in this checkpoint")
     args = parser.parse_args()
 
     pipe = GIDPipeline.from_pretrained(args.checkpoint)
@@ -102,27 +141,41 @@ def main() -> None:
                 continue
             painted = mask_image(masks.moving, masks.still)
             for seed in range(args.seeds):
-                plain, masked = (
-                    pipe.predict_spectral_volume(
-                        case.image, generator=torch.Generator().manual_seed(seed), motion_mask=mask, **options
-                    )[0]
+                plain, model = (
+                    pipe.predict_spectral_volume(case.image, generator=torch.Generator().manual_seed(seed),
+                                                 motion_mask=mask, hold_still_painted=False, **options)[0]
                     for mask in (None, painted)
+                )  # fmt: skip
+                masked = dataclasses.replace(
+                    model, spectrum=hold_still(model.spectrum[None], model.motion_mask[None])[0]
                 )
                 height, width = case.volume.size
-                plain, masked = plain.resized(height, width), masked.resized(height, width)
-                row = {"case": case.name, "seed": seed, "plain": scores(plain, case, masks),
-                       "masked": scores(masked, case, masks)}  # fmt: skip
+                row = {"case": case.name, "seed": seed}
+                for kind, volume in (("plain", plain), ("model", model), ("masked", masked)):
+                    row[kind] = scores(volume.resized(height, width), case, masks)
                 rows.append(row)
-                print(case.name, seed, {k: {m: round(v, 3) for m, v in row[k].items()} for k in ("plain", "masked")},
-                      flush=True)  # fmt: skip
+                kinds = ("plain", "model", "masked")
+                shown = {k: {m: round(v, 3) for m, v in row[k].items() if isinstance(v, float)} for k in kinds}
+                print(case.name, seed, shown, flush=True)
         summary = {}
-        for kind in ("plain", "masked"):
+        for kind in ("plain", "model", "masked"):
             for metric in ("calibration", "band_error", "auroc", "leak"):
                 values = [row[kind][metric] for row in rows if metric in row[kind] and np.isfinite(row[kind][metric])]
                 if values:
                     summary[f"{kind} {metric}"] = statistics.mean(values)
         report[group] = {"summary": summary, "rows": rows}
         print(group, json.dumps(summary, indent=1))
+    if "clips" in report and len({row["case"].split("@")[0] for row in report["clips"]["rows"]}) >= 2:
+        evaluated = pipe.config.get("mask_motion_calibration") or pipe.config.get("motion_calibration", 1.0)
+        fit = {"evaluated": evaluated, **fit_mask_calibration(report["clips"]["rows"])}
+        report["clips"]["mask_calibration"] = fit
+        print("mask calibration fit", json.dumps(fit, indent=1))
+        if args.write is not None:
+            index_path = args.write / "model_index.json"
+            index = json.loads(index_path.read_text())
+            index["mask_motion_calibration"] = evaluated * fit["factor"]
+            index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+            print(f"set mask_motion_calibration = {index['mask_motion_calibration']:.4g} in {index_path}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "motion_brush.json").write_text(json.dumps(report, indent=1) + "\n")
 

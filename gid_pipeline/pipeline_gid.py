@@ -58,7 +58,7 @@ from .models.image_encoder import EfficientNetLiteEncoder
 from .models.pooling_autoencoder import PoolingSpectralAutoencoder
 from .models.renderer import SplatRenderer
 from .models.spectral_vae import decode_latents, vae_downsampling
-from .motion.mask import MaskInput, to_motion_mask
+from .motion.mask import MaskInput, hold_still, to_motion_mask
 from .outputs import GIDPipelineOutput, postprocess_frames
 from .player import PlaybackControls, Player, loop_timing
 from .sizing import DEFAULT_MAX_LONG_SIDE, NATIVE_SIZE, model_resolution, output_resolution
@@ -112,6 +112,9 @@ class GIDPipeline(DiffusionPipeline):
         motion_calibration: a factor on every predicted displacement (1: as trained), fitted on real clips with
             ``gid calibrate`` to close the gap between the training world's motion scale and photographs'; it
             moves no pixel's rank, only how far all of them swing.
+        mask_motion_calibration: the same for a sample given a painted motion mask (None: motion_calibration).
+            Told where things move, the model stops hedging between moving and still and swings further than
+            without a mask, so the brush has its own factor (fitted with benchmarks/bench_motion_brush.py).
     """
 
     model_cpu_offload_seq = "image_encoder->unet->vae->renderer"
@@ -128,13 +131,19 @@ class GIDPipeline(DiffusionPipeline):
         model_size: tuple[int, int] | list[int] = NATIVE_SIZE,
         default_guidance_scale: float = PAPER_GUIDANCE_SCALE,
         motion_calibration: float = 1.0,
+        mask_motion_calibration: float | None = None,
     ):
         super().__init__()
         check_number("motion_calibration", motion_calibration, MIN_MOTION_CALIBRATION, MAX_MOTION_CALIBRATION)
+        if mask_motion_calibration is not None:
+            check_number("mask_motion_calibration", mask_motion_calibration, MIN_MOTION_CALIBRATION,
+                         MAX_MOTION_CALIBRATION)  # fmt: skip
+            mask_motion_calibration = float(mask_motion_calibration)
         check_image_encoder(unet, image_encoder)
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, image_encoder=image_encoder)
         self.register_to_config(model_size=tuple(model_size), default_guidance_scale=float(default_guidance_scale),
-                                motion_calibration=float(motion_calibration))  # fmt: skip
+                                motion_calibration=float(motion_calibration),
+                                mask_motion_calibration=mask_motion_calibration)  # fmt: skip
 
     # ------------------------------------------------------------------------------------------ loading
 
@@ -381,6 +390,7 @@ class GIDPipeline(DiffusionPipeline):
         num_frames: int = 150,
         fps: float = 30.0,
         motion_mask: MaskInput | Sequence[MaskInput] | None = None,
+        hold_still_painted: bool = True,
         playback: PlaybackControls | None = None,
         height: int | None = None,
         width: int | None = None,
@@ -410,6 +420,8 @@ class GIDPipeline(DiffusionPipeline):
                 stays still, grey or transparent unknown), an (H, W) array or tensor in [0, 1], or one per image; any
                 size with the photo's aspect ratio. Needs a U-Net trained with masks; the model decides how what is
                 painted moves.
+            hold_still_painted: what is painted "stays still" does not move at all (the sampled motion is scaled by
+                the share of each pixel not painted still); False leaves it to the model.
             playback: how the frames play (gid_pipeline.player.PlaybackControls: amplitude, speed, band, region,
                 fps, ...); the returned spectral volumes are as predicted whatever it says.
             height, width: output size in pixels (even); default the image's size, long side <= 512.
@@ -495,7 +507,11 @@ class GIDPipeline(DiffusionPipeline):
         spectra = resize_spectrum(spectra, (out_height, out_width))
         masks = [None] * batch_size
         if "motion_mask" in conditions:
-            masks = conditions["motion_mask"][:batch_size].float().cpu()
+            masks = conditions["motion_mask"][:batch_size].float()
+            spectra = spectra * self._mask_calibration_gains(masks).to(spectra).view(-1, 1, 1, 1, 1)
+            if hold_still_painted:
+                spectra = hold_still(spectra, masks)
+            masks = masks.cpu()
         volumes = [SpectralVolume(spectrum.cpu(), num_frames, float(fps), mask)
                    for spectrum, mask in zip(spectra, masks, strict=True)]  # fmt: skip
 
@@ -533,6 +549,14 @@ class GIDPipeline(DiffusionPipeline):
                     progress_bar.update(chunk.shape[0])
             videos.append(torch.cat(chunks))
         return torch.stack(videos)
+
+    def _mask_calibration_gains(self, masks: torch.Tensor) -> torch.Tensor:
+        """(B,) factors that turn motion_calibration into mask_motion_calibration for the (B, 2, h, w) masks that
+        paint anything (1 for the others, and for all when the checkpoint has no mask_motion_calibration)."""
+        painted = masks.flatten(1).amax(dim=1) > 0
+        calibration = self.config.get("motion_calibration", 1.0)
+        masked = self.config.get("mask_motion_calibration") or calibration
+        return torch.where(painted, masked / calibration, 1.0)
 
     def predict_spectral_volume(self, image: PipelineImage | Sequence[PipelineImage], **kwargs) -> list[SpectralVolume]:
         """Sample spectral volumes without rendering: ``__call__``'s arguments (but output_type and return_dict).

@@ -141,6 +141,45 @@ def test_new_conditions_start_as_the_trained_model_and_then_matter():
     torch.testing.assert_close(dropped[1], with_features[1])
 
 
+def test_mask_adapters_add_exactly_nothing_without_a_mask_and_learn_alone():
+    unet = FrequencyUNet.with_conditions(get_dummy_components()["unet"], (16, 24), "test-encoder", True).eval()
+    branched = FrequencyUNet.with_conditions(unet, (16, 24), "test-encoder", True, motion_mask_adapters=True).eval()
+    generator = torch.Generator().manual_seed(2)
+    for parameter in branched.mask_adapters.parameters():  # as after training
+        parameter.data = torch.randn(parameter.shape, generator=generator) * 0.3
+    sample = torch.randn(2, 4, 4, 16, 24, generator=generator)
+    image = torch.rand(2, 3, 32, 48, generator=generator) * 2 - 1
+    features = _features(2, 16, 24)
+    mask = torch.zeros(2, 2, 32, 48)
+    mask[:, 0, :, :24] = 1.0
+    with torch.no_grad():
+        before = unet(sample, 10, image, image_features=features).sample
+        for unknown in (None, torch.zeros(2, 2, 32, 48)):  # no mask, or all unknown: bit for bit the same
+            assert torch.equal(branched(sample, 10, image, image_features=features, motion_mask=unknown).sample,
+                               before)  # fmt: skip
+        painted = branched(sample, 10, image, image_features=features, motion_mask=mask).sample
+        assert not torch.allclose(painted, unet(sample, 10, image, image_features=features, motion_mask=mask).sample)
+
+    # Training only the adapters: the gradient reaches nothing else, and the loss on a batch goes down.
+    trainable = branched.train().freeze_except_mask_adapters()
+    assert {id(p) for p in trainable} == {id(p) for p in branched.mask_adapters.parameters()}
+    target = torch.randn(sample.shape, generator=generator)
+    optimizer = torch.optim.Adam(trainable, lr=3e-3)
+    losses = []
+    for _ in range(25):
+        optimizer.zero_grad()
+        loss = (branched(sample, 10, image, image_features=features, motion_mask=mask).sample - target).square().mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.95 * losses[0]
+    assert all(p.grad is None for name, p in branched.named_parameters() if not name.startswith("mask_adapters"))
+    with pytest.raises(GIDInputError, match="need motion_mask"):
+        FrequencyUNet(**{**unet.config, "motion_mask": False, "motion_mask_adapters": True})
+    with pytest.raises(GIDInputError, match="no motion-mask adapters"):
+        unet.freeze_except_mask_adapters()
+
+
 def test_condition_inputs_are_checked():
     plain = get_dummy_components()["unet"]
     conditioned = FrequencyUNet.with_conditions(plain, (16, 24), "test-encoder", False)

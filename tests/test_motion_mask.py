@@ -10,12 +10,13 @@ import torch
 from gid_pipeline import GIDInputError
 from gid_pipeline.data.motion_masks import (
     MASK_STYLES,
+    edit_for_mask,
     moving_region,
     random_motion_mask,
     random_motion_masks,
     rough_region,
 )
-from gid_pipeline.motion.mask import to_motion_mask
+from gid_pipeline.motion.mask import hold_still, to_motion_mask
 from gid_pipeline.procedural import generate_scene
 
 
@@ -124,12 +125,75 @@ def test_batch_masks_follow_the_probability_and_the_generator():
     assert not (region & ~scene.moving_mask).any()  # exact motion: still pixels are exactly zero
     assert float(region.sum()) >= 0.9 * float(scene.moving_mask.sum())  # all but what barely moves
     spectra = scene.spectrum[None].expand(4, -1, -1, -1, -1)
-    assert not random_motion_masks(spectra, 0.0, torch.Generator().manual_seed(0)).any()
-    first = random_motion_masks(spectra, 1.0, torch.Generator().manual_seed(7))
-    again = random_motion_masks(spectra, 1.0, torch.Generator().manual_seed(7))
+    none, same = random_motion_masks(spectra, 0.0, torch.Generator().manual_seed(0))
+    assert not none.any() and same is spectra
+    first, _ = random_motion_masks(spectra, 1.0, torch.Generator().manual_seed(7))
+    again, _ = random_motion_masks(spectra, 1.0, torch.Generator().manual_seed(7))
     assert torch.equal(first, again) and bool((first[:, 0].flatten(1).sum(1) > 0).all())
     with pytest.raises(GIDInputError, match="mask probability"):
         random_motion_masks(spectra, 1.5, torch.Generator())
+    with pytest.raises(GIDInputError, match="edit probability"):
+        random_motion_masks(spectra, 1.0, torch.Generator(), edit_probability=-0.1)
+
+
+@pytest.fixture(scope="module")
+def scene_spectrum():
+    scene = generate_scene(5, (64, 48), num_frames=32, num_frequencies=4, return_displacements=False)
+    return scene.spectrum, moving_region(scene.spectrum).numpy()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_override_stills_what_it_paints_still(scene_spectrum, seed):
+    spectrum, moving = scene_spectrum
+    edited, now_moving, stilled = edit_for_mask(spectrum, moving, "override", np.random.default_rng(seed))
+    assert (stilled & moving).any() and (moving & ~stilled).any()  # a part of what moved (strokes may spill)
+    assert float(edited[..., torch.from_numpy(stilled)].abs().max()) == 0.0
+    keep = torch.from_numpy(~stilled)
+    assert torch.equal(edited[..., keep], spectrum[..., keep])
+    assert np.array_equal(now_moving, moving & ~stilled)
+    mask = random_motion_mask(now_moving, np.random.default_rng(seed), forced_still=stilled)
+    assert mask[1][stilled].all() and not mask[0][stilled].any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_transplant_moves_still_pixels_with_shifted_motion(scene_spectrum, seed):
+    spectrum, moving = scene_spectrum
+    edited, now_moving, stilled = edit_for_mask(spectrum, moving, "transplant", np.random.default_rng(seed))
+    assert stilled is None and now_moving.sum() > moving.sum() and now_moving[moving].all()
+    same = torch.from_numpy(moving)
+    assert torch.equal(edited[..., same], spectrum[..., same])  # what moved keeps its own motion
+    landed = torch.from_numpy(now_moving & ~moving)
+    assert float(edited[..., landed].abs().amax(dim=(0, 1)).min()) > 0  # still pixels now move
+    rest = torch.from_numpy(~now_moving)  # outside the new moving region the target is as it was
+    assert torch.equal(edited[..., rest], spectrum[..., rest])
+    with pytest.raises(GIDInputError, match="mask edit"):
+        edit_for_mask(spectrum, moving, "swap", np.random.default_rng(seed))
+
+
+def test_edited_batches_keep_masks_and_targets_consistent(scene_spectrum):
+    spectrum, _ = scene_spectrum
+    spectra = spectrum[None].repeat(8, 1, 1, 1, 1)
+    masks, edited = random_motion_masks(spectra, 1.0, torch.Generator().manual_seed(2), edit_probability=1.0)
+    assert edited is not spectra and not torch.equal(edited, spectra)
+    assert torch.equal(spectra, spectrum[None].expand(8, -1, -1, -1, -1))  # the batch itself is not modified
+    for mask, target in zip(masks, edited, strict=True):
+        moves, still = mask.bool()
+        assert moves.any() and not (moves & still).any()
+        assert float((moves & moving_region(target)).sum()) >= 0.5 * float(moves.sum())  # painted where it moves
+
+
+def test_hold_still_zeroes_only_what_is_painted_still():
+    generator = torch.Generator().manual_seed(0)
+    spectra = torch.randn(2, 3, 4, 16, 24, generator=generator)
+    masks = torch.zeros(2, 2, 8, 12)
+    masks[0, 1, :, :6] = 1.0  # left half stays still
+    masks[1, 0] = 1.0  # all moves: nothing held
+    held = hold_still(spectra, masks)
+    assert float(held[0, ..., :10].abs().max()) == 0.0  # inside (the bilinear edge aside)
+    torch.testing.assert_close(held[0, ..., 14:], spectra[0, ..., 14:])
+    torch.testing.assert_close(held[1], spectra[1])
+    torch.testing.assert_close(hold_still(2.0 * spectra, masks), 2.0 * held)  # linear in the motion
+    assert torch.equal(hold_still(spectra, torch.ones(2, 2, 16, 24)), torch.zeros_like(spectra))
 
 
 # ------------------------------------------------------------------------------------------ the pipeline's mask
@@ -172,6 +236,34 @@ def test_a_mask_changes_the_sample_and_no_mask_is_the_ordinary_prior(masked_pipe
     mask = painted.motion_mask
     assert mask.shape[0] == 2 and float(mask[0, :, :4].min()) == 1.0 and float(mask[1, :, -4:].min()) == 1.0
     assert float(mask[0, :, -4:].max()) == 0.0
+
+
+def test_what_is_painted_still_stays_still(masked_pipe):
+    black = np.zeros((32, 48), np.uint8)
+    assert float(_sample(masked_pipe, motion_mask=black).spectrum.abs().max()) == 0.0  # all "stays still"
+    assert float(_sample(masked_pipe, motion_mask=black, hold_still_painted=False).spectrum.abs().max()) > 0
+    painted = _painted(32, 48)
+    held, free = (_sample(masked_pipe, motion_mask=painted, hold_still_painted=hold) for hold in (True, False))
+    width = held.spectrum.shape[-1]
+    assert float(held.spectrum[..., 3 * width // 4 :].abs().max()) == 0.0  # the right third: still
+    torch.testing.assert_close(held.spectrum[..., : width // 4], free.spectrum[..., : width // 4])  # as sampled
+
+
+def test_the_brush_has_its_own_motion_calibration(masked_pipe):
+    from gid_pipeline import GIDPipeline
+
+    calibrated = GIDPipeline(**masked_pipe.components, motion_calibration=1.5, mask_motion_calibration=3.0)
+    calibrated.set_progress_bar_config(disable=True)
+    reference = GIDPipeline(**masked_pipe.components, motion_calibration=1.5)
+    reference.set_progress_bar_config(disable=True)
+    painted = _painted(32, 48)
+    torch.testing.assert_close(_sample(calibrated, motion_mask=painted).spectrum,
+                               2.0 * _sample(reference, motion_mask=painted).spectrum)  # fmt: skip
+    grey = np.full((32, 48), 128, np.uint8)  # paints nothing: motion_calibration applies
+    assert torch.equal(_sample(calibrated, motion_mask=grey).spectrum, _sample(reference).spectrum)
+    assert torch.equal(_sample(calibrated).spectrum, _sample(reference).spectrum)
+    with pytest.raises(GIDInputError, match="mask_motion_calibration"):
+        GIDPipeline(**masked_pipe.components, mask_motion_calibration=0.0)
 
 
 def test_the_mask_travels_in_the_spectral_volume_file(masked_pipe, tmp_path):

@@ -140,7 +140,7 @@ def test_subset_training_of_both_models(data, trained_vae, tmp_path):
     train_unet(unet_config(data, tmp_path / "unet_run", trained_vae / "vae", steps=2, slices_per_sample=2))
     unet = FrequencyUNet.from_pretrained(tmp_path / "unet_run" / "unet")
     assert unet.normalizer == SpectralNormalizer.load(data / "normalization.json")
-    with pytest.raises(GIDInputError, match="stage 1"):
+    with pytest.raises(GIDInputError, match="per-slice models"):
         train_unet(unet_config(
             data, tmp_path / "bad", trained_vae / "vae", slices_per_sample=2, stage="frequency_attention",
             init_from=str(tmp_path / "unet_run" / "unet"),
@@ -192,6 +192,45 @@ def test_stage2_trains_only_frequency_attention(data, trained_vae, stage1, tmp_p
     changed = {name for name, tensor in model.state_dict().items() if not torch.equal(tensor, before[name])}
     assert changed and all(name.startswith("frequency_layers.") for name in changed)
     assert any("to_out" in name for name in changed)  # the zero-initialised outputs moved
+
+
+def test_stage_motion_mask_trains_only_the_mask_adapters(data, trained_vae, stage1, tmp_path):
+    """A finished export gets motion-mask adapters; only they change, so its prior without a mask is exactly kept."""
+    base = train_unet(unet_config(data, tmp_path / "base", trained_vae / "vae", steps=2, slices_per_sample=2,
+                                  motion_mask=True))  # fmt: skip
+    bare_vae = tmp_path / "bare_vae"  # as a checkpoint's vae folder: the U-Net's own normalisation is used
+    shutil.copytree(trained_vae / "vae", bare_vae)
+    (bare_vae / "normalization.json").unlink()
+    config = unet_config(data, tmp_path / "masked", bare_vae, stage="motion_mask", init_from=str(base),
+                         model_config={}, steps=3, slices_per_sample=2, motion_mask=True, mask_probability=1.0,
+                         mask_edit_probability=0.5, ema_decay=0.0)  # fmt: skip
+    model = FrequencyUNet.from_pretrained(train_unet(config)).eval()
+    assert model.config.motion_mask_adapters
+    assert model.normalizer == SpectralNormalizer.load(trained_vae / "vae" / "normalization.json")
+    before = FrequencyUNet.from_pretrained(base).eval()
+    own = before.state_dict()
+    changed = {name for name, tensor in model.state_dict().items() if name not in own or not torch.equal(tensor,
+                                                                                                         own[name])}
+    assert changed and all(name.startswith("mask_adapters.") for name in changed)
+    sample, image = torch.randn(1, K, 4, 6, 8), torch.rand(1, 3, 48, 64) * 2 - 1
+    mask = torch.zeros(1, 2, 48, 64)
+    mask[:, 0, :, :32] = 1.0
+    with torch.no_grad():
+        # The same weights (loaded from two files: float rounding may differ in the last bits).
+        torch.testing.assert_close(model(sample, 5, image).sample, before(sample, 5, image).sample, atol=1e-6, rtol=0)
+        assert not torch.equal(model(sample, 5, image, motion_mask=mask).sample,
+                               before(sample, 5, image, motion_mask=mask).sample)  # fmt: skip
+    with pytest.raises(GIDInputError, match="not trained with motion masks"):
+        train_unet(unet_config(data, tmp_path / "x", trained_vae / "vae", stage="motion_mask", model_config={},
+                               init_from=str(stage1 / "unet"), motion_mask=True, mask_probability=1.0))  # fmt: skip
+    other = tmp_path / "other_vae"
+    shutil.copytree(trained_vae / "vae", other)
+    SpectralNormalizer((1.0,) * K, 95.0).save(other / "normalization.json")
+    with pytest.raises(GIDInputError, match="other normalisation statistics"):
+        train_unet(unet_config(data, tmp_path / "z", other, stage="motion_mask", model_config={}, init_from=str(base),
+                               motion_mask=True, mask_probability=1.0))  # fmt: skip
+    with pytest.raises(GIDInputError, match="needs a unet, motion_mask"):
+        unet_config(data, tmp_path / "y", trained_vae / "vae", stage="motion_mask", init_from=str(base))
 
 
 def test_bad_inputs_fail_before_training(data, trained_vae, stage1, tmp_path):

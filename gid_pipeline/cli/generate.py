@@ -135,8 +135,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--mask",
         type=Path,
-        help="motion brush: an image of the photo's aspect ratio, white where it moves, black where it stays still, "
-        "mid grey or transparent where the model decides (stored in --spectrum-out)",
+        help="motion brush: an image of the photo's aspect ratio, white where it moves, black where it stays still "
+        "(held exactly still), mid grey or transparent where the model decides (stored in --spectrum-out)",
     )
     generate.add_argument(
         "--scheduler", choices=("dpm", "ddim"), help="sampler: dpm (DPM-Solver++) or ddim (default: the checkpoint's)"

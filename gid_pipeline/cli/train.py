@@ -44,8 +44,9 @@ def _train(args: argparse.Namespace) -> None:
     for name in ("motion_gain", "motion_tilt"):
         if getattr(args, name) is not None:
             values[name] = list(getattr(args, name))
-    if args.mask_probability is not None:
-        values["mask_probability"] = args.mask_probability
+    for name in ("mask_probability", "mask_edit_probability"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
     for name in ("vae", "init_from", "image_encoder"):
         if getattr(args, name) is not None:
             values[name] = str(getattr(args, name))
@@ -96,11 +97,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--config", type=Path, help="run config JSON (keys as in OUTPUT/run.json)")
     train.add_argument("--resume", action="store_true", help="continue the run in OUTPUT from its last checkpoint")
-    train.add_argument("--vae", type=Path, help="unet: the trained VAE export (OUTPUT/vae of gid train vae)")
+    train.add_argument("--vae", type=Path, help="unet: the trained VAE export (OUTPUT/vae of gid train vae; for "
+                       "--stage motion_mask a checkpoint's vae folder will do)")  # fmt: skip
     train.add_argument(
         "--stage",
-        choices=("per_slice", "frequency_attention"),
-        help="unet: per_slice from scratch (default), or frequency_attention fine-tuning of --init-from",
+        choices=("per_slice", "frequency_attention", "motion_mask"),
+        help="unet: per_slice from scratch (default), frequency_attention fine-tuning of --init-from, or "
+        "motion_mask: train only new motion-mask adapters of the finished U-Net --init-from (its prior unchanged)",
     )
     train.add_argument(
         "--init-from",
@@ -125,6 +128,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     train.add_argument(
         "--mask-probability", type=non_negative_float, help="unet: share of samples shown a motion mask (0.5)"
+    )
+    train.add_argument(
+        "--mask-edit-probability",
+        type=non_negative_float,
+        help="unet: share of masked samples whose target is edited to disagree with the photo (mask wins) (0)",
     )
     train.add_argument("--model-config", help="model constructor overrides as JSON, e.g. '{\"layers_per_block\": 2}'")
     train.add_argument("--steps", type=positive_int, help="optimizer steps (50000)")

@@ -107,6 +107,26 @@ class ConditionAdapter(nn.Module):
         return self.conv2(self.act(self.conv1(self.norm(condition))))
 
 
+class MaskAdapter(nn.Module):
+    """Maps one level's pooled motion mask (B, 2, h, w) to an additive (B, width, h, w) term of the hidden state.
+
+    Two bias-free 3x3 convs with SiLU (SiLU(0) = 0) and a bias-free, zero-initialised 1x1 conv: an all-unknown
+    mask (all zero) adds exactly zero whatever the weights, so a model given these adapters computes bit for bit
+    what it did without a mask, before and after they are trained.
+    """
+
+    def __init__(self, width: int, hidden_channels: int = 32):
+        super().__init__()
+        self.conv1 = nn.Conv2d(MASK_CHANNELS, hidden_channels, kernel_size=3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(hidden_channels, hidden_channels, kernel_size=3, padding=1, bias=False)
+        self.act = nn.SiLU()
+        self.conv_out = nn.Conv2d(hidden_channels, width, kernel_size=1, bias=False)
+        nn.init.zeros_(self.conv_out.weight)
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.act(self.conv2(self.act(self.conv1(mask)))))
+
+
 class FrequencyUNet(ModelMixin, ConfigMixin):
     """Latent U-Net over spectral volumes: 2-D blocks per slice, optional attention across slices.
 
@@ -150,6 +170,7 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         motion_mask: take a 2-channel motion-mask condition (the fraction of each pixel painted "moves" and
             "stays still"; 0 and 0 is unknown, so an all-zero mask is the ordinary prior), pooled to every level
             and fed to its adapter.
+        motion_mask_adapters: also feed the pooled mask to a MaskAdapter per level (needs motion_mask).
         normalization_scales, normalization_percentile: the SpectralNormalizer the model's training spectra were
             normalised with (K scales in pixels at the model resolution); set at export by training, None for an
             untrained model. They travel in the config so that a checkpoint carries what its outputs mean.
@@ -175,6 +196,7 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         image_feature_channels: tuple[int, ...] | None = None,
         image_feature_encoder: str | None = None,
         motion_mask: bool = False,
+        motion_mask_adapters: bool = False,
         normalization_scales: tuple[float, ...] | None = None,
         normalization_percentile: float = 95.0,
     ):
@@ -200,6 +222,8 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
                 f"image_feature_channels {tuple(image_feature_channels)} must give one feature map per U-Net level "
                 f"({num_levels})"
             )
+        if motion_mask_adapters and not motion_mask:
+            raise GIDInputError("motion_mask_adapters need motion_mask=True")
         if normalization_scales is not None:
             SpectralNormalizer(tuple(normalization_scales), normalization_percentile)  # validates them
             if len(normalization_scales) != num_frequencies:
@@ -263,6 +287,11 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
                     ConditionAdapter(in_channels, block_out_channels[max(level - 1, 0)], norm_num_groups)
                 )
 
+        # Level l's width as for the condition adapters; empty (and absent from checkpoints) without the option.
+        self.mask_adapters = nn.ModuleList()
+        if motion_mask_adapters:
+            self.mask_adapters.extend(MaskAdapter(block_out_channels[max(level - 1, 0)]) for level in range(num_levels))
+
         # Keyed "down_<level>", "mid", "up_<level>"; empty (and absent from checkpoints) for a per-slice model.
         self.frequency_layers = nn.ModuleDict()
         if frequency_attention:
@@ -292,6 +321,7 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         image_feature_channels: tuple[int, ...] | None,
         image_feature_encoder: str | None,
         motion_mask: bool,
+        motion_mask_adapters: bool = False,
     ) -> FrequencyUNet:
         """A trained model given new conditions (pretrained features, a motion mask) that computes what it did.
 
@@ -303,6 +333,7 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
         model = cls.from_config({
             **config, "image_feature_channels": image_feature_channels,
             "image_feature_encoder": image_feature_encoder, "motion_mask": motion_mask,
+            "motion_mask_adapters": motion_mask_adapters,
         })  # fmt: skip
         own = model.state_dict()
         kept = {k: v for k, v in trained.state_dict().items() if k in own and own[k].shape == v.shape}
@@ -332,11 +363,18 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
 
     def freeze_except_frequency_attention(self) -> list[nn.Parameter]:
         """Stage 2 of training: freeze every layer but the frequency attention; returns the trainable parameters."""
-        if not self.frequency_layers:
-            raise GIDInputError("this model has no frequency attention layers to train (frequency_attention=False)")
+        return self._train_only(self.frequency_layers, "frequency attention layers (frequency_attention=False)")
+
+    def freeze_except_mask_adapters(self) -> list[nn.Parameter]:
+        """Train only the motion-mask adapters on top of a finished model; returns the trainable parameters."""
+        return self._train_only(self.mask_adapters, "motion-mask adapters (motion_mask_adapters=False)")
+
+    def _train_only(self, part: nn.Module, what: str) -> list[nn.Parameter]:
+        if not len(part):
+            raise GIDInputError(f"this model has no {what} to train")
         self.requires_grad_(False)
-        self.frequency_layers.requires_grad_(True)
-        return list(self.frequency_layers.parameters())
+        part.requires_grad_(True)
+        return list(part.parameters())
 
     def forward(
         self,
@@ -460,12 +498,17 @@ class FrequencyUNet(ModelMixin, ConfigMixin):
                 if condition_mask is not None:  # a dropped condition drops the photo's features too
                     features = features * condition_mask.view(-1, 1, 1, 1).to(features.dtype)
                 parts.append(features)
+            pooled = None
             if config.motion_mask:
                 if motion_mask is None:
                     parts.append(torch.zeros(batch, MASK_CHANNELS, *size, device=self.device, dtype=self.dtype))
                 else:
-                    parts.append(F.adaptive_avg_pool2d(motion_mask.to(self.dtype), size))
-            terms.append(adapter(torch.cat(parts, dim=1)))
+                    pooled = F.adaptive_avg_pool2d(motion_mask.to(self.dtype), size)
+                    parts.append(pooled)
+            term = adapter(torch.cat(parts, dim=1))
+            if pooled is not None and self.mask_adapters:  # no mask: the adapter would add exactly zero
+                term = term + self.mask_adapters[level](pooled)
+            terms.append(term)
         return terms
 
     def _check_inputs(

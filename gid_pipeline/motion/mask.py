@@ -110,3 +110,19 @@ def to_motion_mask(
         return channels
     return F.interpolate(channels[None], size=(height, width), mode="bilinear", antialias=True,
                          align_corners=False)[0].clamp_(0.0, 1.0)  # fmt: skip
+
+
+def hold_still(spectra: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Honour "stays still" exactly: scale each pixel's motion by the share of it not painted still.
+
+    Args:
+        spectra: (B, K, 4, H, W) spectral volumes, pixels.
+        masks: (B, 2, h, w) motion masks on any grid of the same aspect ratio (resized bilinearly to H x W).
+
+    Returns:
+        (B, K, 4, H, W): zero where the mask is all "stays still", unchanged where nothing is painted still.
+    """
+    still = masks[:, 1:].to(spectra)
+    if still.shape[-2:] != spectra.shape[-2:]:
+        still = F.interpolate(still, size=spectra.shape[-2:], mode="bilinear", align_corners=False).clamp_(0.0, 1.0)
+    return spectra * (1.0 - still).unsqueeze(1)

@@ -40,7 +40,7 @@ from ..spectral.transform import SpectralNormalizer
 
 MIXED_PRECISIONS = ("no", "fp16", "bf16")
 PREDICTION_TYPES = ("epsilon", "v_prediction")
-STAGES = ("per_slice", "frequency_attention")
+STAGES = ("per_slice", "frequency_attention", "motion_mask")
 CONFIG_NAME = "run.json"
 LOG_NAME = "losses.jsonl"
 NORMALIZATION_NAME = "normalization.json"
@@ -60,8 +60,10 @@ class TrainConfig:
     model: "vae" or "unet". data: dataset directories; weights: their mixing ratios (default: by size).
     model_config: overrides of the model's constructor arguments (make_spectral_vae / FrequencyUNet).
     vae: the trained VAE export (U-Net only). stage: "per_slice" (stage 1) or "frequency_attention" (stage 2,
-    needs init_from, a stage-1 U-Net export; only the frequency attention layers train). init_from with stage
-    "per_slice" trains that stage-1 export further (the renderer: fine-tunes that renderer export).
+    needs init_from, a stage-1 U-Net export; only the frequency attention layers train) or "motion_mask" (needs
+    init_from, a finished U-Net export trained with motion_mask; it is given motion-mask adapters and only they
+    train, so its prior without a mask stays exactly as it was). init_from with stage "per_slice" trains that
+    stage-1 export further (the renderer: fine-tunes that renderer export).
     prediction_type: "v_prediction" by default: its target has unit variance at every timestep, so the loss
     weighs high and low noise levels alike, and it stays well-posed at the last, almost pure-noise steps where
     epsilon-prediction says little about the clean latent.
@@ -80,7 +82,9 @@ class TrainConfig:
         log-uniform, and a spectral tilt, uniform; the image is unchanged), to match a generator's amplitudes and
         spectra to real clips'; the defaults change nothing.
     motion_mask: U-Net only: train the motion-mask condition; mask_probability of the samples get a mask drawn
-        from their true moving region (data.motion_masks), the others none (the ordinary prior).
+        from their true moving region (data.motion_masks), the others none (the ordinary prior);
+        mask_edit_probability of the masked ones have their target edited to disagree with their looks
+        (data.motion_masks.edit_for_mask), so that the mask wins over appearance.
     """
 
     model: str
@@ -116,6 +120,7 @@ class TrainConfig:
     motion_tilt: tuple[float, float] = (0.0, 0.0)
     motion_mask: bool = False
     mask_probability: float = 0.5
+    mask_edit_probability: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -141,6 +146,10 @@ class TrainConfig:
             (self.model == "unet" or (self.image_encoder is None and not self.motion_mask),
              "image_encoder and motion_mask are U-Net options"),
             (0.0 <= self.mask_probability <= 1.0, f"mask_probability must be in [0, 1], got {self.mask_probability}"),
+            (0.0 <= self.mask_edit_probability <= 1.0,
+             f"mask_edit_probability must be in [0, 1], got {self.mask_edit_probability}"),
+            (self.stage != "motion_mask" or (self.model == "unet" and self.motion_mask and self.mask_probability > 0),
+             "stage motion_mask trains the mask adapters: it needs a unet, motion_mask and mask_probability > 0"),
         )  # fmt: skip
         for ok, message in checks:
             if not ok:

@@ -2,8 +2,9 @@
 
 Stage 1 ("per_slice") trains a FrequencyUNet without frequency attention from scratch; stage 2
 ("frequency_attention") loads a stage-1 export with ``FrequencyUNet.from_per_slice`` and trains only the frequency
-attention layers. The export: OUTPUT/unet (EMA weights, normalization.json) and OUTPUT/scheduler (the
-DDPMScheduler the model was trained with; its prediction_type says what the model predicts).
+attention layers; stage "motion_mask" gives a finished export motion-mask adapters and trains only them (its
+prior without a mask stays exactly as it was). The export: OUTPUT/unet (EMA weights, normalization.json) and
+OUTPUT/scheduler (the DDPMScheduler the model was trained with; its prediction_type says what the model predicts).
 """
 
 from __future__ import annotations
@@ -48,23 +49,28 @@ def make_noise_scheduler(prediction_type: str) -> DDPMScheduler:
     )
 
 
-def load_vae(directory: str | Path) -> tuple[AutoencoderKL, SpectralNormalizer]:
-    """A trained spectral VAE export and its normalisation statistics, or a GIDInputError naming what is wrong."""
+def load_vae(directory: str | Path, need_normalizer: bool = True) -> tuple[AutoencoderKL, SpectralNormalizer | None]:
+    """A trained spectral VAE export and its normalisation statistics, or a GIDInputError naming what is wrong.
+    Without need_normalizer a folder without them (a checkpoint's vae) gives None for the statistics."""
     directory = Path(directory)
     stats = directory / NORMALIZATION_NAME
-    if not stats.is_file():
+    if not stats.is_file() and need_normalizer:
         raise GIDInputError(f"{directory} is not a trained VAE export: {NORMALIZATION_NAME} is missing")
     vae = load_spectral_autoencoder(directory)
     if vae.config.scaling_factor == 1.0:
         raise GIDInputError(f"the VAE in {directory} has no fitted scaling_factor (1.0); export it with gid train vae")
-    return vae.requires_grad_(False).eval(), SpectralNormalizer.load(stats)
+    return vae.requires_grad_(False).eval(), SpectralNormalizer.load(stats) if stats.is_file() else None
+
+
+def _load_unet(directory: str, what: str) -> FrequencyUNet:
+    try:
+        return FrequencyUNet.from_pretrained(directory)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise GIDInputError(f"cannot load the {what} from {directory}: {error}") from None
 
 
 def _load_per_slice(directory: str) -> FrequencyUNet:
-    try:
-        per_slice = FrequencyUNet.from_pretrained(directory)
-    except (OSError, ValueError, RuntimeError) as error:
-        raise GIDInputError(f"cannot load the stage-1 U-Net from {directory}: {error}") from None
+    per_slice = _load_unet(directory, "stage-1 U-Net")
     if per_slice.config.frequency_attention:
         raise GIDInputError(f"{directory} already has frequency attention; give a stage-1 export")
     return per_slice
@@ -74,7 +80,8 @@ def build_unet(
     config: TrainConfig, vae: AutoencoderKL, num_frequencies: int, encoder: EfficientNetLiteEncoder | None = None
 ) -> FrequencyUNet:
     """Stage 1: a fresh per-slice model, or the stage-1 export ``init_from`` trained further; stage 2: the stage-1
-    export ``init_from`` with frequency attention, the rest frozen. The conditions the config asks for (the
+    export ``init_from`` with frequency attention, the rest frozen; stage motion_mask: the finished export
+    ``init_from`` with motion-mask adapters, the rest frozen. The conditions the config asks for (the
     encoder's features, a motion mask) are added to a model without them (FrequencyUNet.with_conditions: new
     adapters start at zero, so the model starts as it was)."""
     if config.stage == "per_slice" and config.init_from is not None:
@@ -89,22 +96,30 @@ def build_unet(
             })  # fmt: skip
         except TypeError as error:
             raise GIDInputError(f"bad U-Net model_config: {error}") from None
-    else:
-        if config.init_from is None:
-            raise GIDInputError("stage frequency_attention fine-tunes a stage-1 model: pass --init-from DIR")
+    elif config.init_from is None:
+        raise GIDInputError(f"stage {config.stage} fine-tunes a trained model: pass --init-from DIR")
+    elif config.stage == "frequency_attention":
         model = FrequencyUNet.from_per_slice(_load_per_slice(config.init_from))
+    else:
+        model = _load_unet(config.init_from, "U-Net")
+        if not model.config.motion_mask:
+            raise GIDInputError(f"{config.init_from} was not trained with motion masks (gid train unet --motion-mask)")
     conditions = (
         None if encoder is None else tuple(encoder.feature_channels),
         None if encoder is None else encoder.config.fingerprint,
         config.motion_mask,
+        config.stage == "motion_mask" or model.config.motion_mask_adapters,
     )
-    current = (model.config.image_feature_channels, model.config.image_feature_encoder, model.config.motion_mask)
+    current = (model.config.image_feature_channels, model.config.image_feature_encoder, model.config.motion_mask,
+               model.config.motion_mask_adapters)  # fmt: skip
     if current[0] is not None:
         current = (tuple(current[0]), *current[1:])
     if conditions != current:
         model = FrequencyUNet.with_conditions(model, *conditions)
     if config.stage == "frequency_attention":
         model.freeze_except_frequency_attention()
+    elif config.stage == "motion_mask":
+        model.freeze_except_mask_adapters()
     checks = (
         (model.config.num_frequencies == num_frequencies,
          f"the U-Net has K = {model.config.num_frequencies} frequencies, the data K = {num_frequencies}"),
@@ -144,18 +159,23 @@ def train_unet(config: TrainConfig, resume: bool = False) -> Path:
     if config.model != "unet" or config.vae is None:
         raise GIDInputError("U-Net training needs a config with model 'unet' and a trained VAE (--vae DIR)")
     accelerator = make_accelerator(config)
-    vae, normalizer = load_vae(config.vae)
+    # Fine-tuning the mask adapters keeps the normalisation the model was trained with (a checkpoint's vae will do).
+    vae, normalizer = load_vae(config.vae, need_normalizer=config.stage != "motion_mask")
     encoder = load_image_encoder(config.image_encoder) if config.image_encoder is not None else None
     cached = feature_cache_fingerprint(config, encoder)
     dataset = open_training_data(config, accelerator, features=cached)
+    model = build_unet(config, vae, dataset.num_frequencies, encoder)
+    if config.stage == "motion_mask":
+        if normalizer is not None and normalizer != model.normalizer:
+            raise GIDInputError(f"the VAE export {config.vae} has other normalisation statistics than the U-Net "
+                                f"{config.init_from} was trained with")  # fmt: skip
+        normalizer = model.normalizer
     if dataset.num_frequencies != normalizer.num_frequencies:
         raise GIDInputError(
-            f"the data has K = {dataset.num_frequencies} frequencies, the VAE's normaliser K = "
-            f"{normalizer.num_frequencies}"
+            f"the data has K = {dataset.num_frequencies} frequencies, the normaliser K = {normalizer.num_frequencies}"
         )
-    if config.slices_per_sample is not None and config.stage != "per_slice":
-        raise GIDInputError("slices_per_sample is for stage 1: frequency attention needs all K slices together")
-    model = build_unet(config, vae, dataset.num_frequencies, encoder)
+    if config.slices_per_sample is not None and model.frequency_layers:
+        raise GIDInputError("slices_per_sample is for per-slice models: frequency attention needs all K slices")
     _check_size(dataset.size, vae, model)
     start_run(config, resume)
 
@@ -170,8 +190,13 @@ def train_unet(config: TrainConfig, resume: bool = False) -> Path:
 
     def loss_fn(unet: nn.Module, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         device = accelerator.device
+        mask, spectra = None, batch["spectrum"]
+        if config.motion_mask:  # drawn before normalising: edits and the moving region are in pixels
+            mask, spectra = random_motion_masks(spectra, config.mask_probability, generator,
+                                                config.mask_edit_probability)  # fmt: skip
+            mask = mask.to(device)
         with torch.no_grad():
-            normalized = normalizer.normalize(batch["spectrum"])  # per-frequency scales: before picking slices
+            normalized = normalizer.normalize(spectra)  # per-frequency scales: before picking slices
             spectrum, frequencies = random_slices(normalized, config.slices_per_sample, generator)
             latents = encode_spectrum(vae, spectrum.to(device), sample_posterior=True, generator=generator).float()
         batch_size = latents.shape[0]
@@ -186,9 +211,6 @@ def train_unet(config: TrainConfig, resume: bool = False) -> Path:
             with torch.no_grad():  # frozen: no gradient reaches the encoder or its cached features
                 features = batch["features"] if "features" in batch else encoder(batch["image"].to(device)).features
                 features = [maps.to(device) for maps in features]
-        mask = None
-        if config.motion_mask:
-            mask = random_motion_masks(batch["spectrum"], config.mask_probability, generator).to(device)
         prediction = unet(noisy, timesteps, image, keep, frequency_indices=selected, image_features=features,
                           motion_mask=mask).sample  # fmt: skip
         return denoising_loss(prediction.float(), scheduler, latents, noise, timesteps), {}
