@@ -38,7 +38,7 @@ import torch
 
 from gid_pipeline import GIDPipeline
 from gid_pipeline.evaluation import clip_cases, dataset_cases, load_ignore, plan_clips
-from gid_pipeline.evaluation.calibration import ClipScales, fit_factor
+from gid_pipeline.evaluation.calibration import ClipScales, fit_clip_scales
 from gid_pipeline.evaluation.masks import amplitude_masks
 from gid_pipeline.evaluation.metrics import (
     amplitude_calibration,
@@ -47,6 +47,7 @@ from gid_pipeline.evaluation.metrics import (
     band_rms,
     motion_amplitude,
 )
+from gid_pipeline.files import write_bytes_atomic
 from gid_pipeline.motion.mask import hold_still
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,9 +83,8 @@ def scores(volume, case, masks) -> dict[str, float]:
     return out
 
 
-def fit_mask_calibration(rows: list[dict]) -> dict:
-    """The factor on the masked samples' motion that minimises the clips' mean band error, and the scores with it
-    (fitted on all clips, and each clip with the factor of the others)."""
+def mask_clip_scales(rows: list[dict]) -> list[ClipScales]:
+    """The masked samples' scale data per clip (case names are "<clip>@<start>"), for evaluation.calibration."""
     clips: dict[str, list[dict]] = {}
     for row in rows:
         clips.setdefault(row["case"].split("@")[0], []).append(row["masked"])
@@ -92,17 +92,8 @@ def fit_mask_calibration(rows: list[dict]) -> dict:
     def array(entries: list[dict], key: str) -> np.ndarray:
         return np.array([[np.nan if v is None else v for v in entry[key]] for entry in entries], np.float64)
 
-    scales = [ClipScales(name, np.array([e["calibration"] for e in entries]), array(entries, "band_rms_px"),
-                         array(entries, "true_band_rms_px")) for name, entries in clips.items()]  # fmt: skip
-    factor = fit_factor(scales)
-    scored = {"before": [], "fitted": [], "leave_one_out": []}
-    for index, clip in enumerate(scales):
-        held_out = fit_factor(scales[:index] + scales[index + 1 :])
-        for variant, value in (("before", 1.0), ("fitted", factor), ("leave_one_out", held_out)):
-            scored[variant].append((value * float(clip.calibration.mean()), clip.band_error(value)))
-    return {"factor": factor, **{f"{variant} {metric}": statistics.mean(pair[i] for pair in pairs)
-                                 for variant, pairs in scored.items()
-                                 for i, metric in enumerate(("calibration", "band_error"))}}  # fmt: skip
+    return [ClipScales(name, np.array([e["calibration"] for e in entries]), array(entries, "band_rms_px"),
+                       array(entries, "true_band_rms_px")) for name, entries in clips.items()]  # fmt: skip
 
 
 def main() -> None:
@@ -167,14 +158,15 @@ def main() -> None:
         print(group, json.dumps(summary, indent=1))
     if "clips" in report and len({row["case"].split("@")[0] for row in report["clips"]["rows"]}) >= 2:
         evaluated = pipe.config.get("mask_motion_calibration") or pipe.config.get("motion_calibration", 1.0)
-        fit = {"evaluated": evaluated, **fit_mask_calibration(report["clips"]["rows"])}
+        fit = {"evaluated": evaluated, **fit_clip_scales(mask_clip_scales(report["clips"]["rows"]))}
         report["clips"]["mask_calibration"] = fit
-        print("mask calibration fit", json.dumps(fit, indent=1))
+        print("mask calibration fit", json.dumps({"factor": fit["factor"], **fit["summary_over_clips"]}, indent=1))
         if args.write is not None:
             index_path = args.write / "model_index.json"
             index = json.loads(index_path.read_text())
             index["mask_motion_calibration"] = evaluated * fit["factor"]
-            index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+            # In the layout diffusers' save_pretrained writes (as gid calibrate --write), atomically.
+            write_bytes_atomic(index_path, (json.dumps(index, indent=2, sort_keys=True) + "\n").encode())
             print(f"set mask_motion_calibration = {index['mask_motion_calibration']:.4g} in {index_path}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "motion_brush.json").write_text(json.dumps(report, indent=1) + "\n")

@@ -118,15 +118,22 @@ def _scores(clip: ClipScales, factor: float) -> dict[str, float]:
 
 
 def fit_calibration(report: dict[str, Any], method: str = "gid") -> dict[str, Any]:
-    """Fit the global factor on the report's clips and score it (module docstring).
+    """Fit the global factor on the report's clips and score it (module docstring): fit_clip_scales of its clips,
+    with "method"."""
+    return {"method": method, **fit_clip_scales(clip_scales(report, method))}
+
+
+def fit_clip_scales(clips: list[ClipScales]) -> dict[str, Any]:
+    """Fit the global factor on the clips' scale data and score it (module docstring).
 
     Returns:
         {"factor", "clips": {name: {"before", "fitted", "leave_one_out": {"factor", "calibration", "band_error"}}},
-        "summary_over_clips": {"before", "fitted", "leave_one_out": {metric: mean_std}}}: before is the report's
+        "summary_over_clips": {"before", "fitted", "leave_one_out": {metric: mean_std}}}: before is the data's
         own (factor 1), fitted uses the factor fitted on all clips, leave_one_out each clip's factor from the
         others.
     """
-    clips = clip_scales(report, method)
+    if len(clips) < 2:
+        raise GIDInputError(f"fitting a calibration needs clips from at least 2 videos, got {len(clips)}")
     factor = fit_factor(clips)
     rows: dict[str, dict[str, Any]] = {}
     for index, clip in enumerate(clips):
@@ -141,4 +148,4 @@ def fit_calibration(report: dict[str, Any], method: str = "gid") -> dict[str, An
                   for metric in ("calibration", "band_error")}
         for variant in ("before", "fitted", "leave_one_out")
     }  # fmt: skip
-    return {"method": method, "factor": factor, "clips": rows, "summary_over_clips": summary}
+    return {"factor": factor, "clips": rows, "summary_over_clips": summary}
