@@ -31,6 +31,11 @@ MAX_AMPLITUDE = 50.0
 """Largest playback amplitude factor."""
 MIN_MOTION_CALIBRATION, MAX_MOTION_CALIBRATION = 0.01, 100.0
 """Bounds of a checkpoint's motion_calibration (gid calibrate): a larger gap is a training problem, not a scale."""
+MAX_GUIDED_FILTER_RADIUS = 64
+"""Largest radius of a checkpoint's photo-guided resampling, model pixels (a window wider than the 256x160 grid's
+short side would fit one affine map to the whole photo)."""
+MAX_GUIDED_FILTER_EPS = 1.0
+"""Largest ridge of that filter, squared grey levels (0-1): past a grey level's full range no edge is kept."""
 MIN_SPEED, MAX_SPEED = 1e-3, 1e3
 """Bounds of a playback speed factor."""
 MAX_VIDEO_SECONDS = 600.0

@@ -46,6 +46,8 @@ from .guidance import (
 )
 from .limits import (
     MAX_GUIDANCE_SCALE,
+    MAX_GUIDED_FILTER_EPS,
+    MAX_GUIDED_FILTER_RADIUS,
     MAX_INFERENCE_STEPS,
     MAX_MOTION_CALIBRATION,
     MAX_NUM_FRAMES,
@@ -62,6 +64,7 @@ from .motion.mask import MaskInput, hold_still, to_motion_mask
 from .outputs import GIDPipelineOutput, postprocess_frames
 from .player import PlaybackControls, Player, loop_timing
 from .sizing import DEFAULT_MAX_LONG_SIDE, NATIVE_SIZE, model_resolution, output_resolution
+from .spectral.guided import DEFAULT_GUIDED_FILTER_EPS, guided_resize_spectrum, luma
 from .spectral.transform import SpectralNormalizer, min_loop_frames, resize_spectrum
 from .spectral.volume import SpectralVolume
 
@@ -115,6 +118,10 @@ class GIDPipeline(DiffusionPipeline):
         mask_motion_calibration: the same for a sample given a painted motion mask (None: motion_calibration).
             Told where things move, the model stops hedging between moving and still and swings further than
             without a mask, so the brush has its own factor (fitted with benchmarks/bench_motion_brush.py).
+        guided_filter_radius: 0 resizes the decoded volume bilinearly to the output grid; r > 0 resamples it with
+            the photo as the guide of a guided filter of radius r model pixels (spectral.guided), so that motion
+            decoded on 8x8 cells stops at the photo's edges.
+        guided_filter_eps: that filter's ridge in squared grey levels (0-1); larger keeps fewer edges.
     """
 
     model_cpu_offload_seq = "image_encoder->unet->vae->renderer"
@@ -132,6 +139,8 @@ class GIDPipeline(DiffusionPipeline):
         default_guidance_scale: float = PAPER_GUIDANCE_SCALE,
         motion_calibration: float = 1.0,
         mask_motion_calibration: float | None = None,
+        guided_filter_radius: int = 0,
+        guided_filter_eps: float = DEFAULT_GUIDED_FILTER_EPS,
     ):
         super().__init__()
         check_number("motion_calibration", motion_calibration, MIN_MOTION_CALIBRATION, MAX_MOTION_CALIBRATION)
@@ -139,11 +148,15 @@ class GIDPipeline(DiffusionPipeline):
             check_number("mask_motion_calibration", mask_motion_calibration, MIN_MOTION_CALIBRATION,
                          MAX_MOTION_CALIBRATION)  # fmt: skip
             mask_motion_calibration = float(mask_motion_calibration)
+        check_number("guided_filter_radius", guided_filter_radius, 0, MAX_GUIDED_FILTER_RADIUS, integer=True)
+        check_number("guided_filter_eps", guided_filter_eps, 0.0, MAX_GUIDED_FILTER_EPS, low_open=True)
         check_image_encoder(unet, image_encoder)
         self.register_modules(vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, image_encoder=image_encoder)
         self.register_to_config(model_size=tuple(model_size), default_guidance_scale=float(default_guidance_scale),
                                 motion_calibration=float(motion_calibration),
-                                mask_motion_calibration=mask_motion_calibration)  # fmt: skip
+                                mask_motion_calibration=mask_motion_calibration,
+                                guided_filter_radius=int(guided_filter_radius),
+                                guided_filter_eps=float(guided_filter_eps))  # fmt: skip
 
     # ------------------------------------------------------------------------------------------ loading
 
@@ -504,7 +517,7 @@ class GIDPipeline(DiffusionPipeline):
         if not bool(torch.isfinite(spectra).all()):
             advice = f": lower self_guidance_scale ({self_guidance_scale:g})" if self_guidance_scale > 0 else ""
             raise GIDInputError(f"sampling diverged to non-finite displacements{advice}")
-        spectra = resize_spectrum(spectra, (out_height, out_width))
+        spectra = self.resize_spectra(spectra, images)
         masks = [None] * batch_size
         if "motion_mask" in conditions:
             masks = conditions["motion_mask"][:batch_size].float()
@@ -549,6 +562,15 @@ class GIDPipeline(DiffusionPipeline):
                     progress_bar.update(chunk.shape[0])
             videos.append(torch.cat(chunks))
         return torch.stack(videos)
+
+    def resize_spectra(self, spectra: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """(B, K, 4, h, w) px on the model grid -> (B, K, 4, H, W) px on the grid of the (B, 3, H, W) images in
+        [0, 1]: bilinear, or guided by the photo (config guided_filter_radius)."""
+        radius = self.config.get("guided_filter_radius", 0)
+        if not radius:
+            return resize_spectrum(spectra, tuple(images.shape[-2:]))
+        eps = self.config.get("guided_filter_eps", DEFAULT_GUIDED_FILTER_EPS)
+        return guided_resize_spectrum(spectra, luma(images.float()), radius, eps)
 
     def _mask_calibration_gains(self, masks: torch.Tensor) -> torch.Tensor:
         """(B,) factors that turn motion_calibration into mask_motion_calibration for the (B, 2, h, w) masks that

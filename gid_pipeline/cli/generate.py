@@ -66,6 +66,7 @@ def _build_pipeline(args: argparse.Namespace) -> None:
     pipe = build_pipeline(
         args.vae, args.unet, args.renderer, args.image_encoder, model_size=(height, width),
         default_guidance_scale=args.guidance_scale, motion_calibration=args.motion_calibration,
+        guided_filter_radius=args.guided_filter_radius,
     )  # fmt: skip
     output = save_pipeline(pipe, args.output, overwrite=args.overwrite)
     renderer = "a learned renderer" if pipe.renderer is not None else "pixel splatting (no learned renderer)"
@@ -170,6 +171,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=positive_float,
         default=1.0,
         help="a factor on every predicted displacement, fitted on real clips with gid calibrate (1: as trained)",
+    )
+    build.add_argument(
+        "--guided-filter-radius",
+        type=int,
+        default=0,
+        help="resample decoded motion to the output grid with a guided filter of this radius (model pixels) and "
+        "the photo as guide, so motion stops at its edges (0: bilinear)",
     )
     build.set_defaults(run=_build_pipeline)
 

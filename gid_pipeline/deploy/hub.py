@@ -132,6 +132,7 @@ def build_pipeline(
     model_size: tuple[int, int] = NATIVE_SIZE,
     default_guidance_scale: float = PAPER_GUIDANCE_SCALE,
     motion_calibration: float = 1.0,
+    guided_filter_radius: int = 0,
 ) -> GIDPipeline:
     """Assemble a GIDPipeline from training exports, checking that the pieces fit.
 
@@ -145,6 +146,8 @@ def build_pipeline(
         model_size: (height, width) the models were trained at.
         default_guidance_scale: the pipeline's guidance scale when a call gives none (tune it with gid evaluate).
         motion_calibration: a factor on every predicted displacement (fit it with gid calibrate).
+        guided_filter_radius: 0 resizes decoded volumes bilinearly; r > 0 resamples them guided by the photo
+            (GIDPipeline's config, spectral.guided).
 
     Checks: the U-Net's K and latent channels match the VAE's normalisation statistics and latents, the U-Net's
     image encoder downsamples as the VAE, the VAE's scaling_factor was fitted, and the U-Net carries (or sits beside)
@@ -199,7 +202,15 @@ def build_pipeline(
     return GIDPipeline(
         vae=vae, unet=unet, scheduler=scheduler, renderer=renderer, image_encoder=image_encoder,
         model_size=model_size, default_guidance_scale=default_guidance_scale, motion_calibration=motion_calibration,
+        guided_filter_radius=guided_filter_radius,
     )  # fmt: skip
+
+
+def _resampling(pipe: GIDPipeline) -> str:
+    radius = pipe.config.get("guided_filter_radius", 0)
+    if not radius:
+        return "bilinear"
+    return f"guided by the photo (guided filter, radius {radius} px, eps {pipe.config.guided_filter_eps:g})"
 
 
 def model_card(pipe: GIDPipeline, name: str, base: ModelCard | None = None) -> ModelCard:
@@ -249,6 +260,7 @@ x{vae_downsampling(pipe.vae)} down |
 | scheduler | {type(pipe.scheduler).__name__}, prediction_type {scheduler.prediction_type} |
 | renderer | {"learned SplatRenderer" if pipe.renderer is not None else "pixel softmax splatting (none learned)"} |
 | model resolution | {width}x{height} |
+| resampling to the output | {_resampling(pipe)} |
 
 Load it with `GIDPipeline.from_pretrained` (stock `DiffusionPipeline.from_pretrained` does not know the
 gid_pipeline components). Weights are safetensors only.

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 
 from ..errors import GIDInputError
 from ..models.render_losses import gaussian_window
+from ..spectral.guided import LUMA
 from .metrics import MOVING_MIN_PX, MOVING_PERCENTILE, MOVING_RELATIVE, moving_threshold, quantile
 
 GREY_BLUR_PX = 1.0
@@ -56,7 +57,6 @@ STILL_FRACTION = 0.5
 TEXTURE_WINDOW_PX = 4.0
 TEXTURE_MIN = 1.0
 NOISE_FACTOR = 2.0
-LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights of R, G, B in the grey level
 
 
 @dataclass(frozen=True)
