@@ -6,7 +6,8 @@ A K = 16 volume on the model's 256x160 grid resampled to output grids from 256x1
 on the full model grid (subsampling 1: the plain guided filter, what the fast version saves). Times are the best of
 --repeats runs; ratios are to bilinear in the same run. Results go to benchmarks/results/guided_resize.json.
 
-Run: python benchmarks/bench_guided_resize.py [--radius 16] [--repeats 5] [--threads 2]
+Run: python benchmarks/bench_guided_resize.py [--radius R] [--repeats 5] [--threads 2]
+(--radius defaults to the shipped checkpoint's guided_filter_radius)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gid_pipeline.spectral.transform import resize_spectrum
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).parent / "results"
 SIZES = ((160, 256), (320, 512), (640, 1024))
+SHIPPED = ROOT / "assets" / "gid-default" / "model_index.json"
 
 
 def best_time(run: Callable[[], torch.Tensor], repeats: int) -> float:
@@ -43,7 +45,7 @@ def best_time(run: Callable[[], torch.Tensor], repeats: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--radius", type=int, default=16)
+    parser.add_argument("--radius", type=int, default=json.loads(SHIPPED.read_text())["guided_filter_radius"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
